@@ -1,0 +1,45 @@
+# Developer commands. Each sets up .venv on first use (Python 3.11, pinned by constraints.txt)
+# and reuses it afterwards. The repository root is the package: .venv sees it as
+# `diffsynth_render` through a symlink and a .pth file, without installing a copy.
+
+PYTHON ?= python3.11
+VENV := .venv
+VPY := $(VENV)/bin/python
+READY := $(VENV)/.ready
+# A CPU build of torch lies in /opt/wheels on our machines; elsewhere pip uses the index.
+FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
+
+.PHONY: venv test demo package bench constraints clean
+
+# bpy started by the demo and benchmarks keeps its settings here, never in your Blender config.
+demo bench: export BLENDER_USER_RESOURCES = $(CURDIR)/build/blender-user
+
+venv: $(READY)
+
+$(READY): requirements.txt constraints.txt
+	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install --quiet $(FIND_LINKS) -r requirements.txt -c constraints.txt
+	mkdir -p $(VENV)/src
+	ln -sfn "$(CURDIR)" $(VENV)/src/diffsynth_render
+	echo "$(CURDIR)/$(VENV)/src" > "$$($(VPY) -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/diffsynth_render.pth"
+	touch $@
+
+test: $(READY)
+	$(VPY) -m pytest tests
+
+demo: $(READY)
+	$(VPY) -m diffsynth_render.tools.demo
+
+package: $(READY)
+	$(VPY) -m diffsynth_render.tools.package
+
+bench: $(READY)
+	$(VPY) -m diffsynth_render.bench
+
+constraints: $(READY)
+	$(VPY) -m pip freeze --exclude-editable | sed 's/^torch==\([0-9.]*\)+.*/torch==\1/' | sort -f > constraints.txt.new
+	{ head -2 constraints.txt; cat constraints.txt.new; } > constraints.txt.tmp && rm constraints.txt.new
+	mv constraints.txt.tmp constraints.txt
+
+clean:
+	rm -rf build dist

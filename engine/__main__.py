@@ -1,0 +1,40 @@
+"""Command line of the engine: ``python -m diffsynth_render.engine COMMAND``."""
+
+import argparse
+import json
+import sys
+
+from . import environment
+
+
+def _info(args):
+    report = environment.describe()
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"Python {report['python']} ({report['executable']})")
+        for name, version in report["libraries"].items():
+            print(f"  {name:<13} {version or 'not installed'}")
+        backends = ", ".join(f"{name} ({', '.join(devs)})" for name, devs in report["backends"].items())
+        print(f"Kernel backends: {backends or 'none (install torch)'}")
+    return 1 if report["missing"] else 0
+
+
+def build_parser():
+    """The argument parser with one sub-command per engine task."""
+    parser = argparse.ArgumentParser(prog="python -m diffsynth_render.engine", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    info = commands.add_parser("info", help="report libraries and kernel backends of this Python")
+    info.add_argument("--json", action="store_true", help="print one JSON object")
+    info.set_defaults(run=_info)
+    return parser
+
+
+def main(argv=None):
+    """Run one engine command; returns the process exit status."""
+    args = build_parser().parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""Start the engine in its own Python process (no bpy needed to build the command)."""
+
+import os
+import subprocess
+from pathlib import Path
+
+# The extension's folder; its name is the package name the engine is run under.
+PACKAGE_DIR = Path(__file__).absolute().parent.parent
+
+
+def engine_command(python, *args):
+    """Command line and environment that run ``python -m <package>.engine ARGS``."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PACKAGE_DIR.parent), env.get("PYTHONPATH")]))
+    return [python, "-m", f"{PACKAGE_DIR.name}.engine", *args], env
+
+
+def start_engine(python, *args):
+    """Popen of the engine with stdout/stderr captured as text.
+
+    Raises ``FileNotFoundError`` with the interpreter's path when it does not exist.
+    """
+    if not Path(python).is_file():
+        raise FileNotFoundError(f"Engine Python not found: {python!r}")
+    command, env = engine_command(python, *args)
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -1,0 +1,23 @@
+"""UI panels, property groups and add-on preferences."""
+
+import bpy
+
+from . import preferences, render_panel
+
+_CLASSES = (preferences.DiffSynthPreferences, render_panel.DIFFSYNTH_PT_render)
+
+
+def register():
+    for cls in _CLASSES:
+        bpy.utils.register_class(cls)
+    bpy.types.WindowManager.diffsynth_engine_status = bpy.props.StringProperty(
+        name="Engine Status",
+        description="Result of the last engine check",
+        options={"SKIP_SAVE"},
+    )
+
+
+def unregister():
+    del bpy.types.WindowManager.diffsynth_engine_status
+    for cls in reversed(_CLASSES):
+        bpy.utils.unregister_class(cls)

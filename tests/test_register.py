@@ -1,0 +1,39 @@
+"""Registration of the extension in real Blender (the bpy wheel)."""
+
+import diffsynth_render
+from conftest import ADDON_MODULE
+
+
+def extension_types(bpy):
+    return sorted(name for name in dir(bpy.types) if name.startswith("DIFFSYNTH_"))
+
+
+def test_enabled_extension_has_operator_panel_and_preferences(blender):
+    assert extension_types(blender) == ["DIFFSYNTH_OT_check_engine", "DIFFSYNTH_PT_render"]
+    assert blender.ops.diffsynth.check_engine.get_rna_type().identifier == "DIFFSYNTH_OT_check_engine"
+    prefs = blender.context.preferences.addons[ADDON_MODULE].preferences
+    assert type(prefs).bl_idname == ADDON_MODULE == diffsynth_render.__package__
+    assert hasattr(blender.types.WindowManager, "diffsynth_engine_status")
+
+
+def test_register_unregister_twice_leaks_nothing(blender):
+    diffsynth_render.unregister()  # the fixture registered it once already
+    assert extension_types(blender) == []
+    for _ in range(2):
+        diffsynth_render.register()
+        assert len(extension_types(blender)) == 2
+        diffsynth_render.unregister()
+        assert extension_types(blender) == []
+        assert not hasattr(blender.types.WindowManager, "diffsynth_engine_status")
+    diffsynth_render.register()  # leave it as the fixture expects to find it
+
+
+def test_engine_and_kernels_import_without_bpy():
+    from conftest import run_python
+
+    result = run_python(
+        "import sys, diffsynth_render.engine, diffsynth_render.kernels, diffsynth_render.engine.environment;"
+        "assert 'bpy' not in sys.modules, 'bpy was imported'; print('ok')"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"

@@ -1,0 +1,1 @@
+"""Developer tools (packaging, demo); kept out of the installable zip."""
