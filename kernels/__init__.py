@@ -5,5 +5,6 @@ Two backends share one API: CuPy CUDA kernels on NVIDIA GPUs and a portable torc
 """
 
 from .backends import available_backends
+from .patchmatch import estimate_nnf, patch_distance, remap
 
-__all__ = ["available_backends"]
+__all__ = ["available_backends", "estimate_nnf", "patch_distance", "remap"]
