@@ -1,8 +1,8 @@
 """``make bench``: run every benchmark in turn."""
 
-from . import startup
+from . import patchmatch, startup
 
-BENCHMARKS = (startup,)
+BENCHMARKS = (startup, patchmatch)
 
 if __name__ == "__main__":
     for benchmark in BENCHMARKS:

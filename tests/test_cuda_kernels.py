@@ -8,7 +8,7 @@ import kernels_on_cpu
 import numpy as np
 import pytest
 import torch
-from kernel_inputs import texture, translated
+from diffsynth_render.tools.synthetic_images import texture, translated
 
 from diffsynth_render.kernels import available_backends, estimate_nnf, patch_distance, remap
 from diffsynth_render.kernels import cuda_patchmatch, torch_voting

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from kernel_inputs import texture, translated
+from diffsynth_render.tools.synthetic_images import texture, translated
 
 from diffsynth_render.kernels import available_backends, estimate_nnf, patch_distance, remap
 from diffsynth_render.kernels.brute_force import brute_force_nnf

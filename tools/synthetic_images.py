@@ -1,4 +1,4 @@
-"""Fresh random test images for the kernel tests (seeded per test, never constant)."""
+"""Synthetic test images for kernel tests and benchmarks (seeded, never constant)."""
 
 import numpy as np
 import torch
