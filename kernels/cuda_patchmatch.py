@@ -66,7 +66,7 @@ def iteration_seed(seed, level, iteration):
 class CudaLevelSearch:
     """One pyramid level with the fused CUDA iteration kernel (exact SSD with early exit)."""
 
-    def __init__(self, patch_size, seed, device=None, runner=None):
+    def __init__(self, patch_size, seed, runner=None):
         self.patch_size, self.seed = patch_size, seed
         self.run_kernel = runner or CupyRunner()
 

@@ -35,10 +35,12 @@ def estimate_nnf(source_guide, target_guide, *, patch_size=5, iterations=5, leve
     levels = _levels_argument(levels, target.shape[1:3], patch_size)
     flow = None if init is None else init_field(init, "init", target.shape, device)
     if backend == "cuda":
-        from .cuda_patchmatch import CudaLevelSearch as Search
+        from .cuda_patchmatch import CudaLevelSearch
+
+        search = CudaLevelSearch(patch_size, seed)
     else:
-        Search = TorchLevelSearch
-    nnf = coarse_to_fine(source, target, patch_size, iterations, levels, flow, Search(patch_size, seed, device))
+        search = TorchLevelSearch(patch_size, seed, device)
+    nnf = coarse_to_fine(source, target, patch_size, iterations, levels, flow, search)
     return like_input(_unbatch(nnf.int(), target_guide), target_guide)
 
 
