@@ -7,8 +7,8 @@ pass evaluates one candidate for all pixels at once into preallocated buffers.
 
 Per iteration (all backends): propagation from the NNF at the start of the iteration with jump
 steps 4, 2, 1 in the four directions, then random search around the best match with a radius
-halving from the image size down to 1 px, drawn uniformly inside the
-source; a candidate is kept if it is better.
+halving from the image size down to 1 px (drawn uniformly inside the source); a candidate
+is kept if it is better.
 """
 
 import torch
@@ -60,19 +60,21 @@ def patch_vectors(images, patch_size, mode):
 
 
 def border_pixels(batch, height, width, patch_size, channels, device):
-    """Flat indices of the pixels whose patch leaves the image, and which patch entries stay inside."""
+    """Flat indices of the pixels whose patch leaves the image, and a 0/1 row per pixel marking
+    the patch entries (laid out as in ``patch_vectors``) that stay inside."""
     radius = patch_size // 2
-    rows = torch.arange(height, device=device).view(-1, 1).expand(height, width)
-    cols = torch.arange(width, device=device).view(1, -1).expand(height, width)
-    near = ((rows < radius) | (rows >= height - radius) | (cols < radius) | (cols >= width - radius)).reshape(-1)
+    rows = torch.arange(height, device=device).view(-1, 1).expand(height, width).reshape(-1)
+    cols = torch.arange(width, device=device).view(1, -1).expand(height, width).reshape(-1)
+    near = (rows < radius) | (rows >= height - radius) | (cols < radius) | (cols >= width - radius)
     pixels = torch.nonzero(near).view(-1)
     offsets = torch.arange(-radius, radius + 1, device=device)
-    row_inside = (rows.reshape(-1)[pixels, None] + offsets).clamp(0, height - 1) == rows.reshape(-1)[pixels, None] + offsets
-    col_inside = (cols.reshape(-1)[pixels, None] + offsets).clamp(0, width - 1) == cols.reshape(-1)[pixels, None] + offsets
+    patch_rows, patch_cols = rows[pixels, None] + offsets, cols[pixels, None] + offsets
+    row_inside = (patch_rows >= 0) & (patch_rows < height)
+    col_inside = (patch_cols >= 0) & (patch_cols < width)
     inside = (row_inside[:, :, None, None] & col_inside[:, None, :, None]).expand(-1, -1, -1, channels)
-    pixels = (torch.arange(batch, device=device).view(-1, 1) * (height * width) + pixels).view(-1)
-    return pixels, inside.reshape(1, -1, patch_size * patch_size * channels).expand(batch, -1, -1).reshape(
-        pixels.numel(), -1).float()
+    inside = inside.reshape(1, len(pixels), -1).expand(batch, -1, -1).reshape(batch * len(pixels), -1)
+    images = torch.arange(batch, device=device).view(-1, 1) * (height * width)
+    return (images + pixels).view(-1), inside.float()
 
 
 class _GatherMetric:
