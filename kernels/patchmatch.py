@@ -6,7 +6,8 @@ from . import torch_voting
 from .arrays import image, init_field, like_input, nnf_field, patch_size_argument, pixel_grid
 from .backends import available_backends
 from .pyramid import default_levels, downsample, downsample_flow, level_sizes, upsample_nnf
-from .torch_patchmatch import EXACT_ITERATIONS, DescriptorMetric, ExactMetric, LevelSearch
+from .torch_patchmatch import (EXACT_ITERATIONS, POLISH_JUMP_STEPS, POLISH_RADIUS, DescriptorMetric, ExactMetric,
+                               LevelSearch)
 
 BACKENDS = ("auto", "cuda", "torch")
 
@@ -107,7 +108,8 @@ class TorchLevelSearch:
         nnf = LevelSearch(DescriptorMetric(source, target, size), size, self.generator).run(start, iterations, extra)
         polish = min(EXACT_ITERATIONS, iterations) if level == 0 else 0
         if polish:
-            nnf = LevelSearch(ExactMetric(source, target, size), size, self.generator).run(nnf, polish)
+            exact = LevelSearch(ExactMetric(source, target, size), size, self.generator, POLISH_JUMP_STEPS, POLISH_RADIUS)
+            nnf = exact.run(nnf, polish)
         return nnf
 
 

@@ -2,8 +2,10 @@
 
 Comparing whole P×P×C patches costs P² gathers per candidate, far too slow on a CPU. So each
 level first projects every patch onto its leading principal components (one convolution), and
-the search compares those short descriptors; distances are Euclidean in that space. Every
-pass evaluates one candidate for all pixels at once into preallocated buffers.
+the search compares those short descriptors; distances are Euclidean in that space. At the
+finest level one exact pass on whole patches then re-ranks the matches locally (jumps 2 and 1,
+random radii from 8 px). Every pass evaluates one candidate for all pixels at once into
+preallocated buffers.
 
 Per iteration (all backends): propagation from the NNF at the start of the iteration with jump
 steps 4, 2, 1 in the four directions, then random search around the best match with a radius
@@ -22,6 +24,8 @@ MAX_COMPONENTS = 16
 ENERGY_KEPT = 0.995
 COVARIANCE_SAMPLES = 8192
 EXACT_ITERATIONS = 1  # exact re-ranking passes at the finest level, after the descriptor search
+POLISH_JUMP_STEPS = (2, 1)  # the exact re-ranking only moves matches locally: near jumps, small radii
+POLISH_RADIUS = 8
 
 
 def pca_basis(images, patch_size):
@@ -125,11 +129,13 @@ class ExactMetric(_GatherMetric):
 class LevelSearch:
     """PatchMatch on one pyramid level for a batch of (source, target) pairs of equal size."""
 
-    def __init__(self, metric, patch_size, generator):
+    def __init__(self, metric, patch_size, generator, jump_steps=JUMP_STEPS, search_radius=None):
         self.metric = metric
+        self.jump_steps = jump_steps
         self.batch, self.height, self.width = metric.batch, metric.height, metric.width
         self.radius = patch_size // 2
         self.generator = generator
+        self.search_radius = search_radius or max(self.height, self.width)
         device = generator.device
         self._grid = (torch.arange(self.height, device=device).view(1, -1, 1),
                       torch.arange(self.width, device=device).view(1, 1, -1))
@@ -148,10 +154,10 @@ class LevelSearch:
             self._consider(rows, cols, best, *self.clamp(candidate[..., 0].clone(), candidate[..., 1].clone()))
         for _ in range(iterations):
             start_rows, start_cols = rows.clone(), cols.clone()
-            for step in JUMP_STEPS:
+            for step in self.jump_steps:
                 for dy, dx in DIRECTIONS:
                     self._consider(rows, cols, best, *self._propagated(start_rows, start_cols, dy * step, dx * step))
-            radius = max(self.height, self.width)
+            radius = self.search_radius
             while radius >= 1:
                 self._consider(rows, cols, best, *self._random_around(rows, cols, radius))
                 radius //= 2
