@@ -5,6 +5,7 @@ import json
 import sys
 
 from . import environment
+from .deflicker import cli as deflicker_cli
 
 
 def _info(args):
@@ -27,6 +28,7 @@ def build_parser():
     info = commands.add_parser("info", help="report libraries and kernel backends of this Python")
     info.add_argument("--json", action="store_true", help="print one JSON object")
     info.set_defaults(run=_info)
+    deflicker_cli.add_command(commands)
     return parser
 
 

@@ -1,0 +1,71 @@
+"""``python -m diffsynth_render.engine deflicker``: deflicker a PNG sequence made elsewhere.
+
+Bad input (mismatched counts or sizes, an empty folder, an unreadable image, an output folder
+that is also an input) is reported before anything is written, with exit status 2.
+"""
+
+import sys
+from pathlib import Path
+
+from .settings import BACKENDS, MODES, WEIGHTINGS, BlendSettings
+
+BAD_INPUT = 2
+
+
+def add_command(commands):
+    """Add the ``deflicker`` sub-command to an argparse sub-parser set."""
+    parser = commands.add_parser("deflicker", help="deflicker a frame sequence by patch blending on guide frames",
+                                 description=__doc__)
+    parser.add_argument("--guide", action="append", required=True, type=Path, metavar="DIR",
+                        help="folder of guide frames (PNG or .npy); repeat to stack passes as channels")
+    parser.add_argument("--frames", required=True, type=Path, metavar="DIR", help="folder of PNG frames to smooth")
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the smoothed PNGs")
+    parser.add_argument("--mode", choices=MODES, default="fast")
+    parser.add_argument("--window", type=int, default=15, help="frames blended on each side (default 15)")
+    parser.add_argument("--weighting", choices=WEIGHTINGS, default="confidence")
+    parser.add_argument("--backend", choices=BACKENDS, default="auto")
+    parser.add_argument("--device", default=None, help="torch device: cpu, cuda, cuda:1, mps")
+    parser.set_defaults(run=run)
+
+
+def run(args):
+    """Run the command; returns the exit status."""
+    from ..image_sequences import write_png
+    from ..progress import ProgressBar
+    from .blender import PatchBlender
+
+    try:
+        guides, frames, names, bits = _inputs(args)
+        settings = BlendSettings(mode=args.mode, window=args.window, weighting=args.weighting,
+                                 backend=args.backend, device=args.device)
+        blender = PatchBlender(guides, settings)
+    except ValueError as error:
+        print(f"deflicker: {error}", file=sys.stderr)
+        return BAD_INPUT
+    smoothed = blender(frames, ProgressBar("deflicker"))
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, frame in zip(names, smoothed):
+        write_png(args.out / name, frame, bits)
+    print(f"deflicker: {len(names)} frames written to {args.out} ({blender.estimations} NNFs estimated)")
+    return 0
+
+
+def _inputs(args):
+    import numpy as np
+
+    from ..image_sequences import NPY, PNG, read_sequence
+
+    inputs = [*args.guide, args.frames]
+    out = args.out.resolve()
+    for folder in inputs:
+        if folder.resolve() == out:
+            raise ValueError(f"--out {args.out} is also an input folder; choose another")
+    frames, names, bits = read_sequence(args.frames, (PNG,))
+    guides = []
+    for folder in args.guide:
+        guide, _, _ = read_sequence(folder, (PNG, NPY))
+        if guide.shape[:3] != frames.shape[:3]:
+            raise ValueError(f"--guide {folder} has {len(guide)} frames of {guide.shape[2]}x{guide.shape[1]} but "
+                             f"--frames {args.frames} has {len(frames)} of {frames.shape[2]}x{frames.shape[1]}")
+        guides.append(guide)
+    return np.ascontiguousarray(np.concatenate(guides, axis=-1)), frames, names, bits

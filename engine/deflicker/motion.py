@@ -1,0 +1,47 @@
+"""Motion fields used to start the NNF search: per-frame flows chained from one frame to another.
+
+``flows`` has one field per frame, ``(N, H, W, 2)`` or ``(N, H, W, 4)``, in pixels as
+(row, col): channels 0–1 move a pixel of frame i to frame i+1, channels 2–3 (when given) to
+frame i−1. Without them the step back from frame i is taken as minus the step forward from
+frame i−1 at the same pixel, a fair guess for smooth motion.
+"""
+
+import torch
+
+
+def check_flows(flows, shape):
+    """``flows`` as a float32 CPU tensor, checked against the guides' (N, H, W)."""
+    tensor = torch.as_tensor(flows).float().cpu()
+    if tensor.ndim != 4 or tuple(tensor.shape[:3]) != tuple(shape) or tensor.shape[3] not in (2, 4):
+        raise ValueError(f"flows must have shape {(*shape, 2)} or {(*shape, 4)}, got {tuple(tensor.shape)}")
+    if not bool(torch.isfinite(tensor).all()):
+        raise ValueError("flows contain NaN or infinite values")
+    return tensor
+
+
+def chained_flow(flows, target, source):
+    """Displacement (H, W, 2) taking each pixel of frame ``target`` to frame ``source``."""
+    height, width = flows.shape[1:3]
+    rows = torch.arange(height, dtype=torch.float32).view(-1, 1).expand(height, width)
+    cols = torch.arange(width, dtype=torch.float32).view(1, -1).expand(height, width)
+    position = torch.stack([rows, cols], dim=-1)
+    step = 1 if source > target else -1
+    for frame in range(target, source, step):
+        position = position + _sampled(_step(flows, frame, step), position)
+    return position - torch.stack([rows, cols], dim=-1)
+
+
+def _step(flows, frame, step):
+    if step > 0:
+        return flows[frame, ..., 0:2]
+    if flows.shape[-1] == 4:
+        return flows[frame, ..., 2:4]
+    return -flows[frame - 1, ..., 0:2]
+
+
+def _sampled(field, position):
+    """field at the nearest pixel of each position, positions outside clamped to the edge."""
+    height, width = field.shape[:2]
+    rows = position[..., 0].round().long().clamp(0, height - 1)
+    cols = position[..., 1].round().long().clamp(0, width - 1)
+    return field[rows, cols]

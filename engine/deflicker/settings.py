@@ -1,0 +1,55 @@
+"""Settings of the patch-blending deflicker, checked when they are made."""
+
+from dataclasses import dataclass
+
+MODES = ("fast", "balanced")
+WEIGHTINGS = ("confidence", "uniform")
+BACKENDS = ("auto", "cuda", "torch")
+
+
+@dataclass(frozen=True)
+class BlendSettings:
+    """How ``PatchBlender`` blends a frame with its neighbours.
+
+    mode: "fast" (the O(n log n) block tree) or "balanced" (every window frame remapped
+    directly). window: frames on each side. weighting: "confidence" weights each remapped pixel
+    by exp(−patch distance / confidence_scale) on the guides, "uniform" is the paper's plain
+    average. patch_size, iterations, backend, device: passed to ``estimate_nnf``.
+    memory_limit_mb: NNFs beyond this many MiB of host memory go to a temporary folder.
+    """
+
+    mode: str = "fast"
+    window: int = 15
+    weighting: str = "confidence"
+    confidence_scale: float = 0.02
+    patch_size: int = 5
+    iterations: int = 5
+    backend: str = "auto"
+    device: str | None = None
+    memory_limit_mb: float = 1024.0
+    batch_size: int = 4
+
+    def __post_init__(self):
+        _choice("mode", self.mode, MODES)
+        _choice("weighting", self.weighting, WEIGHTINGS)
+        _choice("backend", self.backend, BACKENDS)
+        _integer("window", self.window, 1)
+        _integer("iterations", self.iterations, 0)
+        _integer("batch_size", self.batch_size, 1)
+        _integer("patch_size", self.patch_size, 1)
+        if self.patch_size % 2 == 0:
+            raise ValueError(f"patch_size must be odd, got {self.patch_size}")
+        if not self.confidence_scale > 0:
+            raise ValueError(f"confidence_scale must be > 0, got {self.confidence_scale!r}")
+        if not self.memory_limit_mb >= 0:
+            raise ValueError(f"memory_limit_mb must be ≥ 0, got {self.memory_limit_mb!r}")
+
+
+def _choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+
+
+def _integer(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
