@@ -26,8 +26,8 @@ def view(canvas, size, frame, step, turn_degrees):
     cos, sin = np.cos(angle), np.sin(angle)
     rows, cols = np.mgrid[:size, :size].astype(np.float64) - (size - 1) / 2
     # frame pixel p shows canvas point centre + R(angle)·p + frame·step
-    canvas_rows = canvas.shape[0] / 2 + cos * rows - sin * cols + frame * step[0]
-    canvas_cols = canvas.shape[1] / 2 + sin * rows + cos * cols + frame * step[1]
+    canvas_rows = (canvas.shape[0] - 1) / 2 + cos * rows - sin * cols + frame * step[0]
+    canvas_cols = (canvas.shape[1] - 1) / 2 + sin * rows + cos * cols + frame * step[1]
     return sample(canvas, canvas_rows, canvas_cols)
 
 

@@ -1,0 +1,102 @@
+"""``python -m diffsynth_render.engine deflicker``: PNG/.npy sequences in, smoothed PNGs out."""
+
+import re
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from diffsynth_render.engine.__main__ import main
+from diffsynth_render.engine.image_sequences import read_sequence, write_png
+from diffsynth_render.tools.synthetic_sequences import flickered, moving_shot
+
+COUNT, SIZE = 6, 32
+
+
+@pytest.fixture
+def shot(tmp_path):
+    """Folders: 16-bit shaded guide PNGs, a .npy depth guide, 8-bit flickering frames."""
+    guides, styled = moving_shot(COUNT, SIZE, 3, seed=7)
+    frames = flickered(styled, seed=8)
+    folders = {name: tmp_path / name for name in ("shaded", "depth", "frames")}
+    for folder in folders.values():
+        folder.mkdir()
+    for index in range(COUNT):
+        name = f"shot_{index + 1:04d}"
+        write_png(folders["shaded"] / f"{name}.png", guides[index], bits=16)
+        np.save(folders["depth"] / f"{name}.npy", guides[index, ..., 0])
+        write_png(folders["frames"] / f"{name}.png", frames[index], bits=8)
+    folders["out"] = tmp_path / "out"
+    return folders, styled
+
+
+def arguments(folders, *extra):
+    return ["deflicker", "--guide", str(folders["shaded"]), "--guide", str(folders["depth"]),
+            "--frames", str(folders["frames"]), "--out", str(folders["out"]), "--window", "2", *extra]
+
+
+def test_smooths_and_keeps_names_and_depth(shot):
+    folders, styled = shot
+    assert main(arguments(folders, "--mode", "balanced")) == 0
+    names = sorted(path.name for path in folders["out"].iterdir())
+    assert names == sorted(path.name for path in folders["frames"].iterdir())
+    assert cv2.imread(str(folders["out"] / names[0]), cv2.IMREAD_UNCHANGED).dtype == np.uint8
+    smoothed, _, _ = read_sequence(folders["out"])
+    frames, _, _ = read_sequence(folders["frames"])
+    assert np.mean((smoothed - styled) ** 2) < 0.5 * np.mean((frames - styled) ** 2)
+
+
+def test_sixteen_bit_frames_stay_sixteen_bit(shot):
+    folders, _ = shot
+    frames, names, _ = read_sequence(folders["frames"])
+    for frame, name in zip(frames, names):
+        write_png(folders["frames"] / name, frame, bits=16)
+    assert main(arguments(folders)) == 0
+    assert cv2.imread(str(next(folders["out"].iterdir())), cv2.IMREAD_UNCHANGED).dtype == np.uint16
+
+
+def _drop_one_guide(folders):
+    next(folders["depth"].iterdir()).unlink()
+
+
+def _empty_frames(folders):
+    for path in folders["frames"].iterdir():
+        path.unlink()
+
+
+def _corrupt_frame(folders):
+    next(folders["frames"].iterdir()).write_bytes(b"not a png")
+
+
+def _resize_guide(folders):
+    path = sorted(folders["shaded"].iterdir())[2]
+    write_png(path, np.zeros((SIZE, SIZE + 4, 3), np.float32) + 0.5, bits=8)
+
+
+def _out_is_frames(folders):
+    folders["out"] = folders["frames"]
+
+
+@pytest.mark.parametrize("spoil, message", [
+    (_drop_one_guide, "5 frames .* but --frames .* has 6"), (_empty_frames, "holds no .png frames"),
+    (_corrupt_frame, "cannot read image"), (_resize_guide, "is 36x32 with 3 channels but"),
+    (_out_is_frames, "also an input folder"),
+])
+def test_bad_input_exits_2_and_writes_nothing(shot, capsys, spoil, message):
+    folders, _ = shot
+    spoil(folders)
+    before = {path: path.read_bytes() for path in folders["frames"].iterdir()}
+    assert main(arguments(folders)) == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not (folders["out"].exists() and folders["out"] != folders["frames"])
+    assert {path: path.read_bytes() for path in folders["frames"].iterdir()} == before
+
+
+def test_runs_as_a_module_with_a_progress_bar(shot):
+    folders, _ = shot
+    result = subprocess.run([sys.executable, "-m", "diffsynth_render.engine", *arguments(folders)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "deflicker [" in result.stderr and f"{COUNT} frames written" in result.stdout
