@@ -1,8 +1,8 @@
 """``make bench``: run every benchmark in turn."""
 
-from . import patchmatch, startup
+from . import deflicker, patchmatch, startup
 
-BENCHMARKS = (startup, patchmatch)
+BENCHMARKS = (startup, patchmatch, deflicker)
 
 if __name__ == "__main__":
     for benchmark in BENCHMARKS:

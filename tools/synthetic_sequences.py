@@ -14,10 +14,13 @@ def moving_shot(count, size, channels, seed, step=(1, 2), turn_degrees=0.0):
 
     The styled frames are the guide-consistent result a perfect stylizer would give.
     """
-    canvas = texture(2 * size, 2 * size, channels + 3, seed)
-    guides, styled = np.split(np.stack([view(canvas, size, frame, step, turn_degrees) for frame in range(count)]),
-                              [channels], axis=-1)
-    return np.ascontiguousarray(guides), np.ascontiguousarray(styled)
+    canvas = texture(2 * size + count * abs(step[0]), 2 * size + count * abs(step[1]), channels + 3, seed)
+    guides = np.empty((count, size, size, channels), np.float32)
+    styled = np.empty((count, size, size, 3), np.float32)
+    for frame in range(count):
+        shown = view(canvas, size, frame - count // 2, step, turn_degrees)  # the shot is centred on the canvas
+        guides[frame], styled[frame] = np.split(shown, [channels], axis=-1)
+    return guides, styled
 
 
 def view(canvas, size, frame, step, turn_degrees):

@@ -26,7 +26,7 @@ class BlendSettings:
     iterations: int = 5
     backend: str = "auto"
     device: str | None = None
-    memory_limit_mb: float = 1024.0
+    memory_limit_mb: float = 512.0
     batch_size: int = 4
 
     def __post_init__(self):

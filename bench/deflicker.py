@@ -1,0 +1,76 @@
+"""Deflicker speed and memory: frames per second of ``PatchBlender`` (first call with its NNF
+estimations, later calls from the NNF cache) and peak host / GPU memory, window 15.
+
+Each case runs in a fresh process so its peak memory is its own. The issue's cases (64 and 240
+frames at 512², fast and balanced) run on CUDA; on a CPU, where one 512² NNF takes over a second,
+the default cases are smaller (see CPU_CASES) and named in the table.
+"""
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+from .report import write_report
+
+WINDOW = 15
+GPU_CASES = [(frames, 512, mode) for frames in (64, 240) for mode in ("fast", "balanced")]
+CPU_CASES = [(16, 512, "fast"), (64, 128, "fast"), (64, 128, "balanced"), (240, 128, "fast")]
+
+
+def measure(frames, size, mode, backend, device):
+    """One case in this process: a dict row of timings and peak memory."""
+    import torch
+
+    from diffsynth_render.engine.deflicker import BlendSettings, PatchBlender
+    from diffsynth_render.tools.synthetic_sequences import flickered, moving_shot
+
+    guides, styled = moving_shot(frames, size, 3, seed=1, step=(0, 1))
+    shot = flickered(styled, seed=2)
+    del styled
+    blender = PatchBlender(guides, BlendSettings(mode=mode, window=WINDOW, backend=backend, device=device))
+
+    def timed_call():
+        started = time.perf_counter()
+        blender(shot)
+        if blender.device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - started
+
+    first, later = timed_call(), timed_call()
+    gpu_peak = torch.cuda.max_memory_allocated() / 2 ** 20 if blender.device.type == "cuda" else 0.0
+    return {"backend": blender.backend, "device": str(blender.device), "frames": frames, "size": f"{size}²",
+            "mode": mode, "nnfs": blender.estimations, "first_call_fps": frames / first,
+            "later_call_fps": frames / later, "host_peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "gpu_peak_mib": gpu_peak}
+
+
+def run():
+    """Measure each case of each available backend in its own process; returns the rows."""
+    from diffsynth_render.kernels import available_backends
+
+    cuda = available_backends().get("cuda", [])
+    targets = [("cuda", cuda[0], GPU_CASES)] if cuda else []
+    targets.append(("torch", "cpu", CPU_CASES))
+    rows = []
+    for backend, device, cases in targets:
+        for frames, size, mode in cases:
+            command = [sys.executable, "-m", __spec__.name, "--case", str(frames), str(size), mode, backend, device]
+            result = subprocess.run(command, capture_output=True, text=True, check=True)
+            rows.append(json.loads(result.stdout.splitlines()[-1]))
+            print(f"  {backend} {frames}×{size}² {mode}: done", file=sys.stderr)
+    write_report("deflicker", rows)
+    return rows
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--case", nargs=5, metavar=("FRAMES", "SIZE", "MODE", "BACKEND", "DEVICE"))
+    args = parser.parse_args()
+    if args.case:
+        frames, size, mode, backend, device = args.case
+        print(json.dumps(measure(int(frames), int(size), mode, backend, device)))
+    else:
+        run()
