@@ -1,5 +1,6 @@
 """Deflicker speed and memory: frames per second of ``PatchBlender`` (first call with its NNF
-estimations, later calls from the NNF cache) and peak host / GPU memory, window 15.
+estimations, later calls from the NNF cache) and peak host / GPU memory, window 15; and the
+quality of both weightings on small synthetic shots (PSNR against the clean styled frames).
 
 Each case runs in a fresh process so its peak memory is its own. The issue's cases (64 and 240
 frames at 512², fast and balanced) run on CUDA; on a CPU, where one 512² NNF takes over a second,
@@ -47,6 +48,28 @@ def measure(frames, size, mode, backend, device):
             "gpu_peak_mib": gpu_peak}
 
 
+def quality_rows(count=16, size=64, window=4):
+    """PSNR of input and output, per weighting, on a moving shot and on an occluding square."""
+    import numpy as np
+
+    from diffsynth_render.engine.deflicker import BlendSettings, PatchBlender
+    from diffsynth_render.tools.synthetic_sequences import flickered, moving_shot, occluding_shot
+
+    def psnr(frames, clean):
+        return float(10 * np.log10(1 / np.mean((frames - clean) ** 2)))
+
+    rows = []
+    for scene, (guides, styled) in (("moving", moving_shot(count, size, 3, seed=5, turn_degrees=1.0)),
+                                    ("occluding", occluding_shot(count, size, 3, seed=6))):
+        frames = flickered(styled, seed=7)
+        row = {"scene": f"{scene} {count}×{size}²", "input_psnr": psnr(frames, styled)}
+        for weighting in ("uniform", "confidence"):
+            smoothed = PatchBlender(guides, BlendSettings(window=window, weighting=weighting, backend="torch"))(frames)
+            row[f"{weighting}_psnr"] = psnr(smoothed, styled)
+        rows.append(row)
+    return rows
+
+
 def run():
     """Measure each case of each available backend in its own process; returns the rows."""
     from diffsynth_render.kernels import available_backends
@@ -62,6 +85,7 @@ def run():
             rows.append(json.loads(result.stdout.splitlines()[-1]))
             print(f"  {backend} {frames}×{size}² {mode}: done", file=sys.stderr)
     write_report("deflicker", rows)
+    write_report("deflicker_quality", quality_rows())
     return rows
 
 
