@@ -16,6 +16,7 @@ class BlendSettings:
     by exp(−patch distance / confidence_scale) on the guides, "uniform" is the paper's plain
     average. patch_size, iterations, backend, device: passed to ``estimate_nnf``.
     memory_limit_mb: NNFs beyond this many MiB of host memory go to a temporary folder.
+    batch_size: NNF pairs estimated per kernel call (more only helps small images on a GPU).
     """
 
     mode: str = "fast"
@@ -27,7 +28,7 @@ class BlendSettings:
     backend: str = "auto"
     device: str | None = None
     memory_limit_mb: float = 512.0
-    batch_size: int = 4
+    batch_size: int = 1
 
     def __post_init__(self):
         _choice("mode", self.mode, MODES)
