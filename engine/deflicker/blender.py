@@ -95,7 +95,8 @@ class PatchBlender:
         nnf, distance = self.fields.get(target, source)
         warped = remap(weighted, nnf, self.settings.patch_size)
         if distance is not None:
-            warped *= torch.exp(-distance / self.settings.confidence_scale).unsqueeze(-1)
+            scale = self.settings.confidence_scale * self.guides.shape[-1]
+            warped *= torch.exp(-distance / scale).unsqueeze(-1)
         return warped
 
 

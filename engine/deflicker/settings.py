@@ -13,8 +13,8 @@ class BlendSettings:
 
     mode: "fast" (the O(n log n) block tree) or "balanced" (every window frame remapped
     directly). window: frames on each side. weighting: "confidence" weights each remapped pixel
-    by exp(−patch distance / confidence_scale) on the guides, "uniform" is the paper's plain
-    average. patch_size, iterations, backend, device: passed to ``estimate_nnf``.
+    by exp(−d / (C · confidence_scale)), d its patch distance on the C-channel guides (tuned on
+    synthetic shots: bench/RESULTS.md), "uniform" is the paper's plain average. patch_size, iterations, backend, device: passed to ``estimate_nnf``.
     memory_limit_mb: NNFs beyond this many MiB of host memory go to a temporary folder.
     batch_size: NNF pairs estimated per kernel call (more only helps small images on a GPU).
     """
@@ -22,7 +22,7 @@ class BlendSettings:
     mode: str = "fast"
     window: int = 15
     weighting: str = "confidence"
-    confidence_scale: float = 0.02
+    confidence_scale: float = 0.003
     patch_size: int = 5
     iterations: int = 5
     backend: str = "auto"
