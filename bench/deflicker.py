@@ -21,8 +21,11 @@ GPU_CASES = [(frames, 512, mode) for frames in (64, 240) for mode in ("fast", "b
 CPU_CASES = [(16, 512, "fast"), (64, 128, "fast"), (64, 128, "balanced"), (240, 128, "fast")]
 
 
-def measure(frames, size, mode, backend, device):
-    """One case in this process: a dict row of timings and peak memory."""
+def measure(frames, size, mode, backend, device, iterations=5):
+    """One case in this process: a dict row of timings and peak memory.
+
+    Fewer ``iterations`` shorten the NNF search without changing what is held in memory.
+    """
     import torch
 
     from diffsynth_render.engine.deflicker import BlendSettings, PatchBlender
@@ -31,7 +34,8 @@ def measure(frames, size, mode, backend, device):
     guides, styled = moving_shot(frames, size, 3, seed=1, step=(0, 1))
     shot = flickered(styled, seed=2)
     del styled
-    blender = PatchBlender(guides, BlendSettings(mode=mode, window=WINDOW, backend=backend, device=device))
+    settings = BlendSettings(mode=mode, window=WINDOW, backend=backend, device=device, iterations=iterations)
+    blender = PatchBlender(guides, settings)
 
     def timed_call():
         started = time.perf_counter()
@@ -43,7 +47,7 @@ def measure(frames, size, mode, backend, device):
     first, later = timed_call(), timed_call()
     gpu_peak = torch.cuda.max_memory_allocated() / 2 ** 20 if blender.device.type == "cuda" else 0.0
     return {"backend": blender.backend, "device": str(blender.device), "frames": frames, "size": f"{size}²",
-            "mode": mode, "nnfs": blender.estimations, "first_call_fps": frames / first,
+            "mode": mode, "iterations": iterations, "nnfs": blender.estimations, "first_call_fps": frames / first,
             "later_call_fps": frames / later, "host_peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "gpu_peak_mib": gpu_peak}
 
@@ -91,10 +95,12 @@ def run():
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--case", nargs=5, metavar=("FRAMES", "SIZE", "MODE", "BACKEND", "DEVICE"))
+    parser.add_argument("--case", nargs=5, metavar=("FRAMES", "SIZE", "MODE", "BACKEND", "DEVICE"),
+                        help="measure one case in this process and print its row as JSON")
+    parser.add_argument("--iterations", type=int, default=5, help="PatchMatch iterations for --case")
     args = parser.parse_args()
     if args.case:
         frames, size, mode, backend, device = args.case
-        print(json.dumps(measure(int(frames), int(size), mode, backend, device)))
+        print(json.dumps(measure(int(frames), int(size), mode, backend, device, args.iterations)))
     else:
         run()

@@ -88,6 +88,26 @@ def test_second_call_estimates_no_nnf_and_progress_counts_up():
     assert blender.estimations == first
 
 
+def test_cancel_from_progress_keeps_estimated_nnfs_and_resumes():
+    guides, styled = moving_shot(6, 32, 3, seed=65)
+    frames = flickered(styled, seed=66)
+    expected = PatchBlender(guides, BlendSettings(window=2))(frames)
+
+    class Cancelled(Exception):
+        pass
+
+    def cancel_at_five(done, total):
+        if done == 5:
+            raise Cancelled
+
+    blender = PatchBlender(guides, BlendSettings(window=2))
+    with pytest.raises(Cancelled):
+        blender(frames, cancel_at_five)
+    assert blender.estimations == 5
+    assert np.array_equal(blender(frames), expected)
+    assert blender.estimations == len(blender.pairs)
+
+
 def test_nnf_count_grows_as_n_log_n():
     counts = {}
     for mode in ("fast", "balanced"):

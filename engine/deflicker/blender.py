@@ -55,7 +55,9 @@ class PatchBlender:
     def __call__(self, frames, progress=None):
         """``frames`` (N, H, W, C) float32 deflickered; same shape, kind and device.
 
-        ``progress(done, total)`` is called as NNFs are estimated and frames blended.
+        ``progress(done, total)`` is called as NNFs are estimated and frames blended; an
+        exception raised there cancels the call, and the NNFs estimated so far are kept, so the
+        next call resumes.
         """
         tensor = _sequence(frames, "frames")
         if tensor.shape[:3] != self.guides.shape[:3]:

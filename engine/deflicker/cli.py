@@ -10,6 +10,7 @@ from pathlib import Path
 from .settings import BACKENDS, MODES, WEIGHTINGS, BlendSettings
 
 BAD_INPUT = 2
+CANCELLED = 130  # the shell's status for Ctrl-C
 
 
 def add_command(commands):
@@ -42,7 +43,11 @@ def run(args):
     except ValueError as error:
         print(f"deflicker: {error}", file=sys.stderr)
         return BAD_INPUT
-    smoothed = blender(frames, ProgressBar("deflicker"))
+    try:
+        smoothed = blender(frames, ProgressBar("deflicker"))
+    except KeyboardInterrupt:
+        print("\ndeflicker: cancelled; nothing written", file=sys.stderr)
+        return CANCELLED
     args.out.mkdir(parents=True, exist_ok=True)
     for name, frame in zip(names, smoothed):
         write_png(args.out / name, frame, bits)
