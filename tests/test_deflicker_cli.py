@@ -1,6 +1,7 @@
 """``python -m diffsynth_render.engine deflicker``: PNG/.npy sequences in, smoothed PNGs out."""
 
 import re
+import signal
 import subprocess
 import sys
 
@@ -100,3 +101,24 @@ def test_runs_as_a_module_with_a_progress_bar(shot):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "deflicker [" in result.stderr and f"{COUNT} frames written" in result.stdout
+
+
+def test_ctrl_c_cancels_and_writes_nothing(tmp_path):
+    guides, styled = moving_shot(16, 64, 3, seed=9)
+    for name, shot in (("guide", guides), ("frames", flickered(styled, seed=10))):
+        (tmp_path / name).mkdir()
+        for index, image in enumerate(shot):
+            write_png(tmp_path / name / f"{index:03d}.png", image)
+    out = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, "-m", "diffsynth_render.engine", "deflicker", "--guide",
+                                str(tmp_path / "guide"), "--frames", str(tmp_path / "frames"), "--out", str(out)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = ""
+    while "deflicker [" not in seen:  # the first progress line: NNF estimation has started
+        character = process.stderr.read(1)
+        assert character, f"ended before any progress: {seen}"
+        seen += character
+    process.send_signal(signal.SIGINT)
+    _, errors = process.communicate(timeout=60)
+    assert process.returncode == 130 and "cancelled; nothing written" in errors
+    assert not out.exists()
