@@ -48,13 +48,13 @@ def flickered(styled, seed, jitter=0.15, blotches=3, blotch_strength=0.25):
     rng = np.random.default_rng(seed)
     count, height, width, channels = styled.shape
     rows, cols = np.mgrid[:height, :width]
-    frames = styled * (1 + rng.uniform(-jitter, jitter, (count, 1, 1, 1)))
+    frames = styled * (1 + rng.uniform(-jitter, jitter, (count, 1, 1, 1))).astype(np.float32)
     for frame in frames:
         for _ in range(blotches):
             centre, radius = rng.uniform(0, [height, width]), rng.uniform(0.05, 0.15) * max(height, width)
             blob = np.exp(-((rows - centre[0]) ** 2 + (cols - centre[1]) ** 2) / (2 * radius ** 2))
-            frame += blotch_strength * blob[..., None] * rng.uniform(-1, 1, channels)
-    return np.clip(frames, 0, 1).astype(np.float32)
+            frame += (blotch_strength * blob[..., None] * rng.uniform(-1, 1, channels)).astype(np.float32)
+    return np.clip(frames, 0, 1, out=frames)
 
 
 def occluding_shot(count, size, channels, seed, square=None, step=(0, 3)):
