@@ -69,7 +69,7 @@ def resolve_backend(backend, device, template):
     """(backend, torch.device) for a call: 'auto' takes the CUDA kernels where they can run."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    device = None if device is None else torch.device(device)
+    device = None if device is None else _device_argument(device)
     has_cuda_kernels = "cuda" in available_backends()
     if backend == "auto":
         backend = "cuda" if has_cuda_kernels and (device is None or device.type == "cuda") else "torch"
@@ -119,6 +119,18 @@ def _voting(source):
 
         return cuda_patchmatch
     return torch_voting
+
+
+def _device_argument(device):
+    """A torch.device this machine has, or ValueError naming the device."""
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device must be a torch device such as 'cpu', 'cuda' or 'mps', got {device!r}") from None
+    present = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
+    if not present.get(device.type, True):
+        raise ValueError(f"device {str(device)!r} is not available on this machine")
+    return device
 
 
 def _input_device(array):

@@ -80,16 +80,20 @@ def _out_is_frames(folders):
     folders["out"] = folders["frames"]
 
 
+def _bad_device(folders):
+    folders["extra"] = ["--device", "gpu"]
+
+
 @pytest.mark.parametrize("spoil, message", [
     (_drop_one_guide, "5 frames .* but --frames .* has 6"), (_empty_frames, "holds no .png frames"),
     (_corrupt_frame, "cannot read image"), (_resize_guide, "is 36x32 with 3 channels but"),
-    (_out_is_frames, "also an input folder"),
+    (_out_is_frames, "also an input folder"), (_bad_device, "device must be a torch device"),
 ])
 def test_bad_input_exits_2_and_writes_nothing(shot, capsys, spoil, message):
     folders, _ = shot
     spoil(folders)
     before = {path: path.read_bytes() for path in folders["frames"].iterdir()}
-    assert main(arguments(folders)) == 2
+    assert main(arguments(folders, *folders.get("extra", []))) == 2
     assert re.search(message, capsys.readouterr().err)
     assert not (folders["out"].exists() and folders["out"] != folders["frames"])
     assert {path: path.read_bytes() for path in folders["frames"].iterdir()} == before
