@@ -62,17 +62,18 @@ def remap(source, nnf, patch_size):
     """Patch voting: every target pixel averages what the overlapping target patches point to.
 
     Target pixel q gets source[nnf(q − o) + o] from every offset o whose patch centre q − o
-    lies in the target image and whose source pixel lies in the source image.
+    lies in the target image and whose source pixel lies in the source image. Votes are summed
+    as deviations from q's own centre vote source[nnf(q)] (always valid), in the source's
+    precision: identity voting is exact, and no wider accumulator is needed.
     """
     radius = patch_size // 2
-    batch, height, width = nnf.shape[:3]
-    dtype = _accumulator_dtype(source.device)
-    total = torch.zeros(batch, height, width, source.shape[-1], dtype=dtype, device=source.device)
-    count = torch.zeros(batch, height, width, 1, dtype=dtype, device=source.device)
+    reference, _ = _gather(source, nnf[..., 0], nnf[..., 1])
+    deviation = torch.zeros_like(reference)
+    count = torch.zeros(*reference.shape[:-1], 1, dtype=source.dtype, device=source.device)
     for dy, dx in _offsets(patch_size):
         centre, centre_inside = _shifted(nnf, -dy, -dx, radius)
         values, source_inside = _gather(source, centre[..., 0] + dy, centre[..., 1] + dx)
-        valid = (centre_inside & source_inside).unsqueeze(-1).to(dtype)
-        total += values.to(dtype) * valid
+        valid = (centre_inside & source_inside).unsqueeze(-1).to(source.dtype)
+        deviation.addcmul_(values.sub_(reference), valid)
         count += valid
-    return (total / count).to(source.dtype)
+    return reference + deviation / count
