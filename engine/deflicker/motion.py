@@ -24,11 +24,12 @@ def chained_flow(flows, target, source):
     height, width = flows.shape[1:3]
     rows = torch.arange(height, dtype=torch.float32).view(-1, 1).expand(height, width)
     cols = torch.arange(width, dtype=torch.float32).view(1, -1).expand(height, width)
-    position = torch.stack([rows, cols], dim=-1)
+    grid = torch.stack([rows, cols], dim=-1)
+    position = grid
     step = 1 if source > target else -1
     for frame in range(target, source, step):
         position = position + _sampled(_step(flows, frame, step), position)
-    return position - torch.stack([rows, cols], dim=-1)
+    return position - grid
 
 
 def _step(flows, frame, step):
