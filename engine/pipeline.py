@@ -1,0 +1,174 @@
+"""``DiffSynthPipeline``: the DiffSynth denoising loop (paper §3.2, Alg. 1) on diffusers parts.
+
+For every step t, every frame's noise ε is predicted by the UNet under the prompt and the
+ControlNets with classifier-free guidance. At a smoothing step the frames' x̂0 are decoded, made
+consistent by patch blending on the guide frames, encoded again (x̄0), and ε̄ is derived from
+x̄0 so that the DDIM step moves every frame towards the blended video. All frames start from the
+same noise, and self-attention looks across frames (``attention``).
+"""
+
+import torch
+
+from . import attention, latents as algebra
+
+MAX_TOKENS = 77
+
+
+class Cancelled(Exception):
+    """Raised from a progress callback to stop a render."""
+
+
+class DiffSynthPipeline:
+    """Renders shots with ``components`` (``models.Components``) on ``device`` in ``dtype``."""
+
+    def __init__(self, components, device="cpu", dtype=torch.float32):
+        self.parts = components.to(device, dtype)
+        self.device, self.dtype = torch.device(device), dtype
+        self.layout = attention.FrameLayout()
+
+    @torch.no_grad()
+    def __call__(self, settings, controls, guides=None, flows=None, blender=None, progress=None):
+        """Stylized frames (N, H, W, 3) float32 in [0, 1] on the CPU.
+
+        ``controls``: ControlNet name → control images (N, 3, H, W) in [0, 1]; ``guides`` (N, H,
+        W, C) and ``flows`` feed the ``PatchBlender`` made once for the shot (or pass ``blender``,
+        any ``blender(frames, progress)`` on (N, H, W, 3) frames). ``progress(stage, step, steps, done, total)`` is
+        called as work advances; an exception raised there stops the render.
+        """
+        report = progress or (lambda *args: None)
+        count, height, width = _shot_shape(controls, self.parts.controlnets, settings)
+        scheduler = self.parts.scheduler
+        scheduler.set_timesteps(settings.steps, device=self.device)
+        prompts = self._encode_prompts(settings)
+        noisy = self._initial_noise(settings.seed, count, height, width)
+        controls = {name: images.to(self.device, self.dtype) for name, images in controls.items()}
+        if settings.smoothing and blender is None:
+            blender = self._blender(settings, guides, flows, count)
+        models = [self.parts.unet, *(self.parts.controlnets[name] for name in controls)]
+        if settings.cross_frame.enabled:
+            attention.install(models, self.layout)
+        try:
+            for step, timestep in enumerate(scheduler.timesteps):
+                noise = self._predict(noisy, timestep, step, settings, prompts, controls, report)
+                if step in settings.smoothing_steps:
+                    noise = self._smooth(noisy, noise, timestep, settings, blender, report, step)
+                noisy = scheduler.step(noise, timestep, noisy).prev_sample
+            report("decode", settings.steps, settings.steps, 0, count)
+            pixels = algebra.decode(self.parts.vae, noisy, settings.vae_frames)
+            frames = algebra.to_unit(pixels)
+            if settings.final_smoothing:
+                frames = self._blend(blender, frames, "final smoothing", settings.steps, settings.steps, report)
+        finally:
+            attention.uninstall(models)
+        return frames.clamp(0, 1).cpu()
+
+    def _encode_prompts(self, settings):
+        texts = [settings.negative_prompt, settings.prompt] if settings.guidance_scale > 1 else [settings.prompt]
+        tokens = self.parts.tokenizer(texts, padding="max_length", max_length=MAX_TOKENS, truncation=True,
+                                      return_tensors="pt").input_ids.to(self.device)
+        return self.parts.text_encoder(tokens)[0].to(self.dtype)
+
+    def _initial_noise(self, seed, count, height, width):
+        # Drawn on the CPU so that a seed gives the same noise on every device.
+        channels = self.parts.unet.config.in_channels
+        generator = torch.Generator("cpu").manual_seed(seed)
+        noise = torch.randn((1, channels, height // 8, width // 8), generator=generator)
+        noise = noise * self.parts.scheduler.init_noise_sigma
+        return noise.to(self.device, self.dtype).repeat(count, 1, 1, 1)
+
+    def _blender(self, settings, guides, flows, count):
+        from .deflicker import PatchBlender
+
+        if guides is None:
+            raise ValueError("smoothing needs guide frames")
+        if len(guides) != count:
+            raise ValueError(f"{len(guides)} guide frames for a shot of {count} frames")
+        return PatchBlender(guides, settings.blend, flows)
+
+    def _predict(self, noisy, timestep, step, settings, prompts, controls, report):
+        """ε for every frame, a batch of frames at a time."""
+        count = len(noisy)
+        batches = frame_batches(count, settings.batch_frames or count)
+        noise = torch.empty_like(noisy)
+        done = 0
+        for batch in batches:
+            frames = with_context(batch, count, settings.cross_frame) if settings.cross_frame.enabled else batch
+            rows = [frames.index(f) for f in batch]
+            noise[batch[0]:batch[-1] + 1] = self._predict_frames(noisy, frames, timestep, step, settings, prompts,
+                                                                 controls)[rows]
+            done += len(batch)
+            report("denoise", step, settings.steps, done, count)
+        return noise
+
+    def _predict_frames(self, noisy, frames, timestep, step, settings, prompts, controls):
+        guided = len(prompts) == 2
+        copies = 2 if guided else 1
+        sample = noisy[frames].repeat(copies, 1, 1, 1)
+        sample = self.parts.scheduler.scale_model_input(sample, timestep)
+        text = prompts.repeat_interleave(len(frames), dim=0)
+        if settings.cross_frame.enabled:
+            self.layout.set(frames, settings.cross_frame.neighbours, copies)
+        down, mid = None, None
+        for name, images in controls.items():
+            scale = settings.controls[name].scale_at(step, settings.steps)
+            if scale == 0:
+                continue
+            condition = images[frames].repeat(copies, 1, 1, 1)
+            d, m = self.parts.controlnets[name](sample, timestep, encoder_hidden_states=text, controlnet_cond=condition,
+                                                conditioning_scale=scale, return_dict=False)
+            down = d if down is None else [a + b for a, b in zip(down, d)]
+            mid = m if mid is None else mid + m
+        noise = self.parts.unet(sample, timestep, encoder_hidden_states=text, down_block_additional_residuals=down,
+                                mid_block_additional_residual=mid).sample
+        if guided:
+            negative, positive = noise.chunk(2)
+            noise = negative + settings.guidance_scale * (positive - negative)
+        return noise
+
+    def _smooth(self, noisy, noise, timestep, settings, blender, report, step):
+        """ε̄ for the blended video at this step (Alg. 1, lines 4–8)."""
+        alpha_bar = self.parts.scheduler.alphas_cumprod[int(timestep)].to(self.device, torch.float32)
+        x0 = algebra.x0_from_noise(noisy.float(), noise.float(), alpha_bar).to(self.dtype)
+        report("smooth: decode", step, settings.steps, 0, len(noisy))
+        frames = algebra.to_unit(algebra.decode(self.parts.vae, x0, settings.vae_frames))
+        frames = self._blend(blender, frames, "smooth: blend", step, settings.steps, report)
+        report("smooth: encode", step, settings.steps, 0, len(noisy))
+        blended = algebra.encode(self.parts.vae, algebra.from_unit(frames, x0), settings.vae_frames)
+        return algebra.noise_from_x0(noisy.float(), blended.float(), alpha_bar).to(self.dtype)
+
+    @staticmethod
+    def _blend(blender, frames, stage, step, steps, report):
+        def blend_progress(done, total):
+            report(stage, step, steps, done, total)
+
+        return torch.as_tensor(blender(frames, blend_progress))
+
+
+def frame_batches(count, size):
+    """Consecutive runs of at most ``size`` frame indices covering ``count`` frames."""
+    return [list(range(start, min(start + size, count))) for start in range(0, count, size)]
+
+
+def with_context(batch, count, cross_frame):
+    """``batch`` plus the frames its cross-frame attention reads (the first frame and the
+    neighbours just outside the batch), in shot order."""
+    reach = cross_frame.neighbours
+    context = {0} | set(range(batch[0] - reach, batch[0])) | set(range(batch[-1] + 1, batch[-1] + 1 + reach))
+    return sorted(set(batch) | {f for f in context if 0 <= f < count})
+
+
+def _shot_shape(controls, controlnets, settings):
+    if not controls:
+        raise ValueError("at least one ControlNet and its control images are needed")
+    shapes = {name: tuple(images.shape) for name, images in controls.items()}
+    for name in controls:
+        if name not in controlnets:
+            raise ValueError(f"control images for {name!r}, but no such ControlNet is loaded ({', '.join(controlnets)})")
+        if name not in settings.controls:
+            raise ValueError(f"no settings for ControlNet {name!r}")
+    count, channels, height, width = next(iter(shapes.values()))
+    if len(set(shapes.values())) > 1 or channels != 3:
+        raise ValueError(f"control images must all be (N, 3, H, W) alike; got {shapes}")
+    if height % 8 or width % 8:
+        raise ValueError(f"frame size {width}x{height} must be a multiple of 8")
+    return count, height, width
