@@ -1,0 +1,156 @@
+"""The DiffSynth denoising loop on the tiny model: parity with diffusers' ControlNet pipeline,
+the x̂0 ↔ ε̄ algebra, determinism, control, NNF reuse and cross-frame attention."""
+
+import dataclasses
+import types
+
+import numpy as np
+import pytest
+import torch
+
+from diffsynth_render.engine.attention import CrossFrameSettings, FrameLayout
+from diffsynth_render.engine.deflicker import BlendSettings, PatchBlender
+from diffsynth_render.engine.models import build_tiny
+from diffsynth_render.engine.pipeline import DiffSynthPipeline, with_context
+from diffsynth_render.engine.render_settings import ControlSettings, RenderSettings, preset_values
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+FRAMES, SIZE = 4, 64
+PLAIN = CrossFrameSettings(enabled=False)
+
+
+@pytest.fixture
+def shot():
+    generator = torch.Generator().manual_seed(np.random.randint(1 << 30))
+    controls = {name: torch.rand(FRAMES, 3, SIZE, SIZE, generator=generator) for name in ("depth", "softedge")}
+    guides = torch.rand(FRAMES, SIZE, SIZE, 3, generator=generator).numpy()
+    return controls, guides
+
+
+def _settings(**changes):
+    base = RenderSettings(prompt="a red house on a hill", negative_prompt="blurry", steps=5, guidance_scale=6.0,
+                          seed=7, controls={"depth": ControlSettings(1.0), "softedge": ControlSettings(0.6, 0.2, 0.8)},
+                          final_smoothing=False, blend=BlendSettings(window=2, iterations=2))
+    return dataclasses.replace(base, **changes)
+
+
+def test_without_smoothing_matches_diffusers_controlnet_pipeline(shot):
+    from diffusers import StableDiffusionControlNetPipeline
+    from diffusers.models.controlnets import MultiControlNetModel
+
+    controls, _ = shot
+    settings = _settings(cross_frame=PLAIN)
+    parts = build_tiny()
+    ours = DiffSynthPipeline(parts)(settings, controls)
+    stock = StableDiffusionControlNetPipeline(
+        vae=parts.vae, text_encoder=parts.text_encoder, tokenizer=parts.tokenizer, unet=parts.unet,
+        scheduler=parts.scheduler, controlnet=MultiControlNetModel(list(parts.controlnets.values())),
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    stock.set_progress_bar_config(disable=True)
+    noise = torch.randn((1, 4, SIZE // 8, SIZE // 8), generator=torch.Generator().manual_seed(settings.seed))
+    theirs = stock(prompt=[settings.prompt] * FRAMES, negative_prompt=[settings.negative_prompt] * FRAMES,
+                   image=list(controls.values()), height=SIZE, width=SIZE, num_inference_steps=settings.steps,
+                   guidance_scale=settings.guidance_scale, latents=noise.repeat(FRAMES, 1, 1, 1),
+                   controlnet_conditioning_scale=[c.weight for c in settings.controls.values()],
+                   control_guidance_start=[c.start for c in settings.controls.values()],
+                   control_guidance_end=[c.end for c in settings.controls.values()], output_type="pt").images
+    assert ours.shape == (FRAMES, SIZE, SIZE, 3)
+    assert ours.std() > 0.05
+    torch.testing.assert_close(ours, theirs.permute(0, 2, 3, 1), atol=1e-4, rtol=0)
+
+
+class InvertibleVae:
+    """Stands in for the VAE: each latent pixel's 4 values spread over an 8×8 block of 3 colours
+    (channels 0–2 as the block's colour, channel 3 as a ± checker on it), read back exactly."""
+
+    config = types.SimpleNamespace(scaling_factor=0.5)
+    checker = (torch.arange(8)[:, None] + torch.arange(8)[None, :]) % 2 * 2.0 - 1
+
+    def decode(self, latents):
+        blocks = latents[:, :3, :, None, :, None] + latents[:, 3:, :, None, :, None] * self.checker[:, None, :]
+        n, c, h, _, w, _ = blocks.shape
+        return types.SimpleNamespace(sample=blocks.expand(n, c, h, 8, w, 8).reshape(n, c, h * 8, w * 8))
+
+    def encode(self, pixels):
+        n, c, height, width = pixels.shape
+        blocks = pixels.reshape(n, c, height // 8, 8, width // 8, 8)
+        colour = blocks.mean(dim=(3, 5))
+        pattern = (blocks * self.checker[:, None, :]).mean(dim=(1, 3, 5))[:, None]
+        return types.SimpleNamespace(latent_dist=types.SimpleNamespace(mean=torch.cat([colour, pattern], dim=1)))
+
+
+def _identity(frames, progress=None):
+    return frames
+
+
+def test_identity_blend_with_an_invertible_vae_changes_only_rounding(shot):
+    controls, _ = shot
+    pipeline = DiffSynthPipeline(build_tiny())
+    pipeline.parts.vae = InvertibleVae()
+    plain = pipeline(_settings(), controls, blender=_identity)
+    smoothed = pipeline(_settings(smoothing_steps=tuple(range(5)), final_smoothing=True), controls, blender=_identity)
+    assert plain.std() > 0.05
+    torch.testing.assert_close(smoothed, plain, atol=1e-4, rtol=0)
+
+
+def test_same_seed_same_frames_other_controls_other_frames(shot):
+    controls, guides = shot
+    pipeline = DiffSynthPipeline(build_tiny())
+    settings = _settings(smoothing_steps=(1,), final_smoothing=True)
+    first = pipeline(settings, controls, guides=guides)
+    assert torch.equal(first, pipeline(settings, controls, guides=guides))
+    swapped = {"depth": controls["softedge"], "softedge": controls["depth"]}
+    assert (pipeline(settings, swapped, guides=guides) - first).abs().mean() > 0.01
+    assert (pipeline(dataclasses.replace(settings, seed=8), controls, guides=guides) - first).abs().mean() > 0.01
+
+
+def test_patch_blender_estimates_nnfs_only_at_the_first_smoothing_step(shot):
+    controls, guides = shot
+    blender = PatchBlender(guides, BlendSettings(window=2, iterations=2))
+    counts = []
+
+    def counting(frames, progress=None):
+        result = blender(frames, progress)
+        counts.append(blender.estimations)
+        return result
+
+    DiffSynthPipeline(build_tiny())(_settings(smoothing_steps=(0, 2, 4), final_smoothing=True), controls,
+                                    blender=counting)
+    assert len(counts) == 4 and counts[0] > 0
+    assert counts == [counts[0]] * 4  # no NNF estimated after the first smoothing step
+
+
+def test_cross_frame_attention_with_the_first_frame_does_not_depend_on_batching(shot):
+    controls, _ = shot
+    pipeline = DiffSynthPipeline(build_tiny())
+    anchored = CrossFrameSettings(neighbours=0)
+    whole = pipeline(_settings(cross_frame=anchored), controls)
+    for size in (1, 3):
+        torch.testing.assert_close(pipeline(_settings(cross_frame=anchored, batch_frames=size), controls), whole,
+                                   atol=1e-5, rtol=0)
+    plain = pipeline(_settings(cross_frame=PLAIN), controls)
+    torch.testing.assert_close(plain[0], whole[0], atol=1e-6, rtol=0)  # the first frame attends to itself only
+    assert float((plain[1:] - whole[1:]).abs().mean()) > 1e-4
+    assert float((pipeline(_settings(), controls)[1:] - whole[1:]).abs().mean()) > 1e-5  # neighbours matter too
+
+
+def test_frame_layout_and_batch_context():
+    layout = FrameLayout()
+    layout.set([0, 3, 4, 5], neighbours=1, copies=2)
+    assert layout.index[:4].tolist() == [[0, 0, 0, 0], [0, 1, 2, 0], [0, 1, 2, 3], [0, 2, 3, 0]]
+    assert layout.valid[:4].sum(dim=1).tolist() == [1, 3, 4, 3]
+    assert layout.index[4:].tolist() == [[4, 4, 4, 4], [4, 5, 6, 4], [4, 5, 6, 7], [4, 6, 7, 4]]
+    assert with_context([4, 5], 10, CrossFrameSettings(neighbours=1)) == [0, 3, 4, 5, 6]
+    assert with_context([0, 1], 2, CrossFrameSettings(neighbours=2)) == [0, 1]
+
+
+def test_presets_and_setting_errors():
+    assert preset_values("stylize")["smoothing_steps"] == (0, 5, 10, 15)
+    assert preset_values("stylize", steps=10)["smoothing_steps"] == (0, 2, 5, 7)
+    assert preset_values("paper-3d", steps=4)["smoothing_steps"] == (0, 1, 2)
+    with pytest.raises(ValueError, match="preset 'nope'"):
+        preset_values("nope")
+    with pytest.raises(ValueError, match=r"smoothing steps \[5\]"):
+        _settings(smoothing_steps=(5,))
+    with pytest.raises(ValueError, match="start 0.5 and end 0.5"):
+        ControlSettings(1.0, 0.5, 0.5)
