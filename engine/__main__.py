@@ -5,6 +5,7 @@ import json
 import sys
 
 from . import environment
+from . import worker
 from .deflicker import cli as deflicker_cli
 
 
@@ -29,6 +30,7 @@ def build_parser():
     info.add_argument("--json", action="store_true", help="print one JSON object")
     info.set_defaults(run=_info)
     deflicker_cli.add_command(commands)
+    worker.add_command(commands)
     return parser
 
 

@@ -7,23 +7,9 @@ the frames share appearance. ``FrameLayout`` tells the layers, for the batch abo
 rows are whose references; the pipeline sets it before each model call.
 """
 
-import dataclasses
-
 import torch
 import torch.nn.functional as F
 from diffusers.models.attention_processor import AttnProcessor2_0
-
-
-@dataclasses.dataclass(frozen=True)
-class CrossFrameSettings:
-    """``enabled``; ``neighbours``: frames on each side attended besides the first one."""
-
-    enabled: bool = True
-    neighbours: int = 1
-
-    def __post_init__(self):
-        if not isinstance(self.neighbours, int) or self.neighbours < 0:
-            raise ValueError(f"cross-frame neighbours must be a whole number ≥ 0, not {self.neighbours!r}")
 
 
 class FrameLayout:

@@ -14,10 +14,6 @@ from . import attention, latents as algebra
 MAX_TOKENS = 77
 
 
-class Cancelled(Exception):
-    """Raised from a progress callback to stop a render."""
-
-
 class DiffSynthPipeline:
     """Renders shots with ``components`` (``models.Components``) on ``device`` in ``dtype``."""
 
@@ -33,7 +29,8 @@ class DiffSynthPipeline:
         ``controls``: ControlNet name → control images (N, 3, H, W) in [0, 1]; ``guides`` (N, H,
         W, C) and ``flows`` feed the ``PatchBlender`` made once for the shot (or pass ``blender``,
         any ``blender(frames, progress)`` on (N, H, W, 3) frames). ``progress(stage, step, steps, done, total)`` is
-        called as work advances; an exception raised there stops the render.
+        called after each piece of work (stage: denoise, decode, blend or encode); an exception raised
+        there stops the render.
         """
         report = progress or (lambda *args: None)
         count, height, width = _shot_shape(controls, self.parts.controlnets, settings)
@@ -53,11 +50,11 @@ class DiffSynthPipeline:
                 if step in settings.smoothing_steps:
                     noise = self._smooth(noisy, noise, timestep, settings, blender, report, step)
                 noisy = scheduler.step(noise, timestep, noisy).prev_sample
-            report("decode", settings.steps, settings.steps, 0, count)
             pixels = algebra.decode(self.parts.vae, noisy, settings.vae_frames)
+            report("decode", settings.steps, settings.steps, count, count)
             frames = algebra.to_unit(pixels)
             if settings.final_smoothing:
-                frames = self._blend(blender, frames, "final smoothing", settings.steps, settings.steps, report)
+                frames = self._blend(blender, frames, settings.steps, settings.steps, report)
         finally:
             attention.uninstall(models)
         return frames.clamp(0, 1).cpu()
@@ -129,17 +126,17 @@ class DiffSynthPipeline:
         """ε̄ for the blended video at this step (Alg. 1, lines 4–8)."""
         alpha_bar = self.parts.scheduler.alphas_cumprod[int(timestep)].to(self.device, torch.float32)
         x0 = algebra.x0_from_noise(noisy.float(), noise.float(), alpha_bar).to(self.dtype)
-        report("smooth: decode", step, settings.steps, 0, len(noisy))
         frames = algebra.to_unit(algebra.decode(self.parts.vae, x0, settings.vae_frames))
-        frames = self._blend(blender, frames, "smooth: blend", step, settings.steps, report)
-        report("smooth: encode", step, settings.steps, 0, len(noisy))
+        report("decode", step, settings.steps, len(noisy), len(noisy))
+        frames = self._blend(blender, frames, step, settings.steps, report)
         blended = algebra.encode(self.parts.vae, algebra.from_unit(frames, x0), settings.vae_frames)
+        report("encode", step, settings.steps, len(noisy), len(noisy))
         return algebra.noise_from_x0(noisy.float(), blended.float(), alpha_bar).to(self.dtype)
 
     @staticmethod
-    def _blend(blender, frames, stage, step, steps, report):
+    def _blend(blender, frames, step, steps, report):
         def blend_progress(done, total):
-            report(stage, step, steps, done, total)
+            report("blend", step, steps, done, total)
 
         return torch.as_tensor(blender(frames, blend_progress))
 

@@ -22,3 +22,21 @@ class ProgressBar:
         line = f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} {eta}"
         self.stream.write(line + ("\n" if done >= total else ""))
         self.stream.flush()
+
+
+class StageTimer:
+    """A render ``progress`` callback that charges the time since its previous call to the stage
+    just reported (the pipeline reports after each piece of work); ``seconds`` by stage."""
+
+    def __init__(self):
+        self.seconds = {}
+        self._last = time.perf_counter()
+
+    def __call__(self, stage, *ignored):
+        now = time.perf_counter()
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + now - self._last
+        self._last = now
+
+    def restart(self):
+        """Forget time spent since the last call (e.g. between two renders)."""
+        self._last = time.perf_counter()

@@ -2,10 +2,22 @@
 
 import dataclasses
 
-from .attention import CrossFrameSettings
 from .deflicker.settings import BlendSettings
 
 WHOLE_SHOT = "shot"  # a smoothing window reaching over the whole shot
+DEVICES = ("auto", "cuda", "mps", "cpu")
+
+
+@dataclasses.dataclass(frozen=True)
+class CrossFrameSettings:
+    """``enabled``; ``neighbours``: frames on each side attended besides the first one."""
+
+    enabled: bool = True
+    neighbours: int = 1
+
+    def __post_init__(self):
+        if not isinstance(self.neighbours, int) or self.neighbours < 0:
+            raise ValueError(f"cross-frame neighbours must be a whole number ≥ 0, not {self.neighbours!r}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from diffsynth_render.engine.attention import CrossFrameSettings, FrameLayout
+from diffsynth_render.engine.attention import FrameLayout
 from diffsynth_render.engine.deflicker import BlendSettings, PatchBlender
 from diffsynth_render.engine.models import build_tiny
 from diffsynth_render.engine.pipeline import DiffSynthPipeline, with_context
-from diffsynth_render.engine.render_settings import ControlSettings, RenderSettings, preset_values
+from diffsynth_render.engine.render_settings import ControlSettings, CrossFrameSettings, RenderSettings, preset_values
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 FRAMES, SIZE = 4, 64

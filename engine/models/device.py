@@ -2,7 +2,7 @@
 
 import torch
 
-DEVICES = ("auto", "cuda", "mps", "cpu")
+from ..render_settings import DEVICES
 
 
 def resolve_device(name="auto"):

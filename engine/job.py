@@ -1,0 +1,238 @@
+"""The job file: one JSON object describing a shot to render (schema in the README).
+
+``read_job`` checks every field before anything heavy is loaded and raises ``JobError`` with
+one message per problem, each naming its field. Relative paths are relative to the job file.
+"""
+
+import dataclasses
+import json
+from pathlib import Path
+
+from .deflicker.settings import MODES, WEIGHTINGS, BlendSettings
+from .image_sequences import NPY, PNG, frame_files
+from .render_settings import (DEVICES, PRESETS, WHOLE_SHOT, ControlSettings, CrossFrameSettings, RenderSettings,
+                              preset_values)
+
+SCHEMA = 1
+MIN_SIZE = 64
+
+
+class JobError(ValueError):
+    """A job that cannot run; ``problems`` lists each as 'field: what is wrong'."""
+
+    def __init__(self, problems):
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """A checked job: inputs, model sources and ``settings`` ready for the pipeline."""
+
+    path: Path
+    output: Path
+    first_frame: int
+    controls: dict  # ControlNet name → frame files
+    guides: list  # passes, each a list of frame files
+    flow: list | None
+    model: dict  # base, controlnets (name → source), tokenizer, embeddings, allow_network, cache_dir
+    size: tuple  # (width, height)
+    device: str
+    settings: RenderSettings
+    preset: str
+    raw: dict
+
+    @property
+    def frame_count(self):
+        return len(next(iter(self.controls.values())))
+
+    def frame_name(self, index):
+        """File name of the ``index``-th output frame."""
+        return f"frame_{self.first_frame + index:04d}.png"
+
+
+def read_job(path):
+    """The ``Job`` in the JSON file ``path``; raises ``JobError``."""
+    path = Path(path).absolute()
+    try:
+        raw = json.loads(path.read_text())
+    except OSError as error:
+        raise JobError([f"job: cannot read {path}: {error.strerror or error}"]) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise JobError([f"job: {path} is not valid JSON ({error})"]) from None
+    if not isinstance(raw, dict):
+        raise JobError([f"job: {path} must hold a JSON object"])
+    return _Checker(raw, path.parent).job(path)
+
+
+class _Checker:
+    """Reads fields, noting each problem instead of stopping at the first."""
+
+    def __init__(self, raw, base):
+        self.raw, self.base, self.problems = raw, base, []
+
+    def problem(self, field, message):
+        self.problems.append(f"{field}: {message}")
+
+    def get(self, field, kinds, default=None, required=False, within=None):
+        """``field`` (dotted for nested objects) if present and of one of ``kinds``."""
+        value = self.raw if within is None else within
+        for key in field.split(".") if within is None else [field.split(".")[-1]]:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is None:
+            if required:
+                self.problem(field, "is missing")
+            return default
+        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+            names = " or ".join(k.__name__.replace("str", "text").replace("dict", "object") for k in kinds)
+            self.problem(field, f"must be {names}, not {json.dumps(value)}")
+            return default
+        return value
+
+    def number(self, field, default, low, high=None, integer=False, within=None):
+        value = self.get(field, (int,) if integer else (int, float), default, within=within)
+        if value is not None and (value < low or high is not None and value > high):
+            self.problem(field, f"must be between {low} and {high}" if high is not None else f"must be ≥ {low}")
+            return default
+        return value
+
+    def choice(self, field, default, choices, within=None):
+        value = self.get(field, (str,), default, within=within)
+        if value not in choices:
+            self.problem(field, f"must be one of {', '.join(map(str, choices))}, not {json.dumps(value)}")
+            return default
+        return value
+
+    def frames(self, field, value, suffixes=(PNG,)):
+        """Frame files from a folder or a list of files."""
+        if isinstance(value, str):
+            try:
+                return frame_files(self.base / value, suffixes)
+            except ValueError as error:
+                self.problem(field, str(error))
+                return []
+        if isinstance(value, list) and value and all(isinstance(item, str) for item in value):
+            files = [self.base / item for item in value]
+            missing = [str(f) for f in files if not f.is_file()]
+            if missing:
+                self.problem(field, f"{len(missing)} file(s) missing, first {missing[0]}")
+            return files
+        self.problem(field, "must be a folder or a list of frame files")
+        return []
+
+    def job(self, path):
+        schema = self.get("schema", (int,), required=True)
+        if schema is not None and schema != SCHEMA:
+            self.problem("schema", f"version {schema} is not supported (this engine reads {SCHEMA})")
+        output = self.get("output", (str,), required=True)
+        preset = self.choice("preset", "stylize", PRESETS)
+        steps = self.number("steps", None, 1, 1000, integer=True)
+        values = preset_values(preset, steps)
+        controls, control_settings, control_models = self.controls()
+        guides = [self.frames(f"guides[{i}]", value, (PNG, NPY))
+                  for i, value in enumerate(self.get("guides", (list,), [], required=True))]
+        flow_value = self.get("flow", (str, list))
+        flow = None if flow_value is None else self.frames("flow", flow_value, (NPY,))
+        counts = {name: len(files) for name, files in {**{f"controls.{n}.frames": f for n, f in controls.items()},
+                                                        **{f"guides[{i}]": g for i, g in enumerate(guides)},
+                                                        "flow": flow or None}.items() if files}
+        if len(set(counts.values())) > 1:
+            self.problem("frames", "every sequence needs as many frames: " + ", ".join(f"{k} has {v}" for k, v in counts.items()))
+        if not guides:
+            self.problem("guides", "at least one guide pass is needed (PatchMatch matches on them)")
+        size = self.size()
+        model = self.model(control_models)
+        smoothing = self.smoothing(values, max(counts.values(), default=1))
+        settings = self.settings(values, control_settings, smoothing)
+        device = self.get("device", (str,), "auto")
+        if device is not None and device.split(":")[0] not in DEVICES:
+            self.problem("device", f"must be one of {', '.join(DEVICES)} (or cuda:N), not {json.dumps(device)}")
+        if self.problems:
+            raise JobError(self.problems)
+        return Job(path=path, output=self.base / output, first_frame=self.number("first_frame", 1, 0, integer=True),
+                   controls=controls, guides=guides, flow=flow, model=model, size=size, device=device,
+                   settings=settings, preset=preset, raw=self.raw)
+
+    def controls(self):
+        entries = self.get("controls", (dict,), {}, required=True)
+        if "controls" in self.raw and not entries:
+            self.problem("controls", "needs at least one ControlNet (e.g. depth, softedge)")
+        files, settings, models = {}, {}, {}
+        for name, entry in entries.items():
+            field = f"controls.{name}"
+            if not isinstance(entry, dict):
+                self.problem(field, "must be an object with frames, model and weight")
+                continue
+            files[name] = self.frames(f"{field}.frames", self.get(f"{field}.frames", (str, list), required=True,
+                                                                    within=entry))
+            models[name] = self.get(f"{field}.model", (str,), "tiny", within=entry)
+            weight = self.number(f"{field}.weight", 1.0, 0, 5, within=entry)
+            start = self.number(f"{field}.start", 0.0, 0, 1, within=entry)
+            end = self.number(f"{field}.end", 1.0, 0, 1, within=entry)
+            try:
+                settings[name] = ControlSettings(weight, start, end)
+            except ValueError as error:
+                self.problem(field, str(error))
+        return files, settings, models
+
+    def size(self):
+        size = self.get("size", (list,), required=True)
+        if size is None:
+            return None
+        if len(size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in size):
+            self.problem("size", f"must be [width, height] in pixels, not {json.dumps(size)}")
+            return None
+        if min(size) < MIN_SIZE or any(v % 8 for v in size):
+            self.problem("size", f"{size[0]}x{size[1]}: each side must be at least {MIN_SIZE} and a multiple of 8")
+        return tuple(size)
+
+    def model(self, controlnets):
+        self.get("model", (dict,))
+        embeddings = self.get("model.embeddings", (list,), [])
+        return {"base": self.get("model.base", (str,), "tiny"), "controlnets": controlnets,
+                "tokenizer": self._path(self.get("model.tokenizer", (str,))),
+                "embeddings": [str(self._path(e)) for e in embeddings if isinstance(e, str)],
+                "allow_network": self.get("model.allow_network", (bool,), False),
+                "cache_dir": self._path(self.get("model.cache_dir", (str,)))}
+
+    def _path(self, value):
+        return None if value is None else str(self.base / Path(value).expanduser())
+
+    def smoothing(self, values, count):
+        prefix = "smoothing."
+        steps = self.get(prefix + "steps", (list,), list(values["smoothing_steps"]))
+        if not all(isinstance(s, int) and not isinstance(s, bool) for s in steps):
+            self.problem(prefix + "steps", f"must list step numbers, not {json.dumps(steps)}")
+            steps = []
+        window = self.get(prefix + "window", (int, str), values["window"])
+        if window == WHOLE_SHOT:
+            window = max(count - 1, 1)
+        elif not isinstance(window, int) or window < 1:
+            self.problem(prefix + "window", f"must be a number of frames ≥ 1 or \"{WHOLE_SHOT}\", not {json.dumps(window)}")
+            window = 1
+        blend = dict(window=window, mode=self.choice(prefix + "mode", "fast", MODES),
+                     weighting=self.choice(prefix + "weighting", "confidence", WEIGHTINGS),
+                     iterations=self.number(prefix + "iterations", 5, 0, 50, integer=True),
+                     patch_size=self.number(prefix + "patch_size", 5, 1, 31, integer=True))
+        try:
+            blend = BlendSettings(**blend)
+        except ValueError as error:
+            self.problem("smoothing", str(error))
+            blend = BlendSettings()
+        return tuple(steps), self.get(prefix + "final", (bool,), values["final_smoothing"]), blend
+
+    def settings(self, values, controls, smoothing):
+        steps, final, blend = smoothing
+        fields = dict(prompt=self.get("prompt", (str,), "", required=True),
+                      negative_prompt=self.get("negative_prompt", (str,), ""), steps=values["steps"],
+                      guidance_scale=self.number("guidance_scale", 7.5, 0, 50),
+                      seed=self.number("seed", 0, 0, 2 ** 63 - 1, integer=True), controls=controls,
+                      smoothing_steps=steps, final_smoothing=final, blend=blend,
+                      batch_frames=self.number("batch_frames", 0, 0, integer=True))
+        try:
+            fields["cross_frame"] = CrossFrameSettings(self.get("cross_frame.enabled", (bool,), True),
+                                                       self.number("cross_frame.neighbours", 1, 0, integer=True))
+            return RenderSettings(**fields)
+        except ValueError as error:
+            self.problem("smoothing.steps" if "smoothing" in str(error) else "cross_frame", str(error))
+            return None

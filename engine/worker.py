@@ -1,0 +1,230 @@
+"""``python -m diffsynth_render.engine run JOB.json``: render a shot described by a job file.
+
+Progress goes to stdout as JSON lines (``--progress jsonl``: ``progress`` events, then one
+``done`` or ``error``) or as a bar on stderr. SIGTERM, SIGINT or a file named ``cancel`` in the
+output folder stop the job within one denoising step. Frames are written (each to a temporary
+name, then renamed) after the last step, then ``result.json``; a stopped or failed job leaves
+only complete frames and never a ``result.json``.
+"""
+
+import dataclasses
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+from .job import JobError, read_job
+
+BAD_INPUT, FAILED, MODEL, OUT_OF_MEMORY, CANCELLED = 2, 1, 3, 4, 130
+CANCEL_FILE = "cancel"
+# Where each stage lies within its step, for the overall fraction done: a smoothing step
+# (denoise, decode, blend, encode) or the closing one (decode, blend, write).
+STAGE_SPANS = {"denoise": (0.0, 0.6), "decode": (0.6, 0.7), "blend": (0.7, 0.9), "encode": (0.9, 1.0)}
+CLOSING_SPANS = {"decode": (0.0, 0.1), "blend": (0.1, 0.8), "write": (0.8, 1.0)}
+RESULT_FILE = "result.json"
+
+
+def add_command(commands):
+    """Add the ``run`` sub-command to an argparse sub-parser set."""
+    parser = commands.add_parser("run", help="render a shot described by a job file", description=__doc__)
+    parser.add_argument("job", type=Path, help="the job JSON file (schema in the README)")
+    parser.add_argument("--progress", choices=("jsonl", "bar"), default="bar",
+                        help="JSON lines on stdout (for programs) or a progress bar on stderr")
+    parser.set_defaults(run=run)
+
+
+def run(args):
+    """Run the command; returns the exit status."""
+    events = Events(args.progress == "jsonl")
+    try:
+        job = read_job(args.job)
+    except JobError as error:
+        return events.error("job", f"{args.job}: the job is not valid", BAD_INPUT, error.problems)
+    stop = StopRequest(job.output / CANCEL_FILE)
+    try:
+        return _render(job, events, stop)
+    except Cancelled:
+        return events.error("cancelled", "cancelled; frames written before stay complete", CANCELLED)
+    except JobError as error:
+        return events.error("input", "an input frame is not usable", BAD_INPUT, error.problems)
+    except Exception as error:  # the one place that turns any failure into an error event
+        return _failure(events, error)
+    finally:
+        stop.release()
+
+
+def _render(job, events, stop):
+    import torch
+
+    from .models import load_components, resolve_device
+    from .pipeline import DiffSynthPipeline
+    from .progress import StageTimer
+    from .shot_inputs import read_inputs
+
+    _quiet_libraries()
+    started = time.perf_counter()
+    timings = {}
+    job.output.mkdir(parents=True, exist_ok=True)
+    controls, guides, flows = read_inputs(job)
+    timings["read"] = time.perf_counter() - started
+    device, dtype = resolve_device(job.device)
+    parts = load_components(job.model["base"], job.model["controlnets"], job.model["tokenizer"],
+                            job.model["embeddings"], job.model["allow_network"], job.model["cache_dir"])
+    pipeline = DiffSynthPipeline(parts, device, dtype)
+    timings["load"] = time.perf_counter() - started - timings["read"]
+    stages = StageTimer()
+
+    def progress(stage, step, steps, done, total):
+        stop.check()
+        stages(stage)
+        events.progress(stage, step, steps, done, total)
+
+    frames = pipeline(job.settings, {n: torch.from_numpy(c) for n, c in controls.items()}, guides, flows,
+                      progress=progress).numpy()
+    timings.update(stages.seconds)
+    written = time.perf_counter()
+    names = _write_frames(job, frames, stop, events)
+    timings["write"] = time.perf_counter() - written
+    timings["total"] = time.perf_counter() - started
+    _write_result(job, names, timings, device, dtype, parts)
+    return events.done(job, names, timings["total"])
+
+
+def _write_frames(job, frames, stop, events):
+    from .image_sequences import write_png
+
+    names = []
+    for index, frame in enumerate(frames):
+        stop.check()
+        names.append(job.frame_name(index))
+        write_png(job.output / names[-1], frame)
+        events.progress("write", job.settings.steps, job.settings.steps, index + 1, len(frames))
+    return names
+
+
+def _write_result(job, names, timings, device, dtype, parts):
+    from .environment import library_versions
+
+    result = {"schema": job.raw.get("schema"), "job": str(job.path), "preset": job.preset,
+              "settings": dataclasses.asdict(job.settings), "frames": names, "size": list(job.size),
+              "timings_s": {k: round(v, 3) for k, v in timings.items()}, "device": str(device),
+              "dtype": str(dtype).replace("torch.", ""), "models": parts.origin, "model_hashes": parts.hashes,
+              "libraries": library_versions()}
+    partial = job.output / f".{RESULT_FILE}.partial"
+    partial.write_text(json.dumps(result, indent=1, default=str))
+    partial.replace(job.output / RESULT_FILE)
+
+
+def _failure(events, error):
+    from .models import ModelError
+
+    if isinstance(error, ModelError):
+        return events.error("model", str(error), MODEL)
+    if _out_of_memory(error):
+        return events.error("out-of-memory", f"out of memory ({_first_line(error)}): lower the size or "
+                            "batch_frames, or use a smaller smoothing window", OUT_OF_MEMORY)
+    if isinstance(error, ValueError):
+        return events.error("input", str(error), BAD_INPUT)
+    return events.error("internal", f"{type(error).__name__}: {_first_line(error)}", FAILED)
+
+
+def _out_of_memory(error):
+    if isinstance(error, MemoryError):
+        return True
+    import torch
+
+    return isinstance(error, torch.OutOfMemoryError) or "out of memory" in str(error).lower() or \
+        "can't allocate memory" in str(error)
+
+
+def _first_line(error):
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+def _quiet_libraries():
+    import warnings
+
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    diffusers_logging.set_verbosity_error()
+    transformers_logging.set_verbosity_error()
+    warnings.filterwarnings("ignore", module="diffusers|transformers|torch")
+
+
+class Cancelled(Exception):
+    """The job was asked to stop."""
+
+
+class StopRequest:
+    """SIGTERM, SIGINT or the cancel file; ``check()`` raises ``Cancelled`` once one came. A
+    second signal stops at once, whatever the job is doing."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self, cancel_file):
+        self.cancel_file, self.requested = cancel_file, False
+        cancel_file.unlink(missing_ok=True)  # left over from an earlier job
+        self._previous = {sig: signal.signal(sig, self._on_signal) for sig in self.SIGNALS}
+
+    def _on_signal(self, signum, frame):
+        if self.requested:
+            raise Cancelled()
+        self.requested = True
+
+    def check(self):
+        if self.requested or self.cancel_file.exists():
+            raise Cancelled()
+
+    def release(self):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self.cancel_file.unlink(missing_ok=True)
+
+
+class Events:
+    """Progress and the final outcome, as JSON lines on stdout or a bar and messages on stderr."""
+
+    def __init__(self, jsonl):
+        self.jsonl, self.started = jsonl, time.monotonic()
+        self._bar, self._stage, self._sent, self.fraction = None, None, 0.0, 0.0
+
+    def _emit(self, event):
+        print(json.dumps(event), flush=True)
+
+    def progress(self, stage, step, steps, done, total):
+        now = time.monotonic()
+        if stage == self._stage and done < total and now - self._sent < 0.1:
+            return
+        self._stage, self._sent = stage, now
+        low, high = (CLOSING_SPANS if step == steps else STAGE_SPANS)[stage]
+        fraction = (step + low + (high - low) * min(done / max(total, 1), 1)) / (steps + 1)
+        self.fraction = max(self.fraction, fraction)
+        elapsed = now - self.started
+        eta = elapsed * (1 - self.fraction) / self.fraction if self.fraction > 0 else None
+        if self.jsonl:
+            self._emit({"event": "progress", "stage": stage, "step": step, "steps": steps, "frames_done": done,
+                        "frames": total, "fraction": round(self.fraction, 4),
+                        "eta_s": None if eta is None else round(eta, 1)})
+        else:
+            from .progress import ProgressBar
+
+            self._bar = self._bar or ProgressBar("render")
+            self._bar(round(self.fraction * 1000), 1000)
+
+    def done(self, job, names, seconds):
+        if self.jsonl:
+            self._emit({"event": "done", "output": str(job.output), "frames": len(names), "seconds": round(seconds, 2)})
+        else:
+            print(f"run: {len(names)} frames written to {job.output} in {seconds:.1f} s", file=sys.stderr)
+        return 0
+
+    def error(self, kind, message, status, problems=()):
+        if self.jsonl:
+            self._emit({"event": "error", "kind": kind, "message": message, "problems": list(problems)})
+        else:
+            print(f"run: {message}", file=sys.stderr)
+            for problem in problems:
+                print(f"  {problem}", file=sys.stderr)
+        return status

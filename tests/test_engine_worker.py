@@ -1,0 +1,194 @@
+"""The engine worker: ``python -m diffsynth_render.engine run JOB.json`` with the tiny model."""
+
+import json
+import signal
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from diffsynth_render.engine.__main__ import main
+
+SIZE, FRAMES = 64, 4
+PROGRESS_KEYS = {"event", "stage", "step", "steps", "frames_done", "frames", "fraction", "eta_s"}
+
+
+def _write_frames(folder, count, size=SIZE, seed=0):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for index in range(count):
+        cv2.imwrite(str(folder / f"{index:04d}.png"), (rng.random((size, size, 3)) * 255).astype(np.uint8))
+
+
+@pytest.fixture
+def job(tmp_path):
+    """A valid job file over random frames; returns (path, the job dict) — rewrite to change it."""
+    for index, name in enumerate(("depth", "softedge", "shaded")):
+        _write_frames(tmp_path / name, FRAMES, seed=index)
+    raw = {"schema": 1, "output": "out", "prompt": "a castle at dusk", "size": [SIZE, SIZE], "preset": "stylize",
+           "steps": 4, "seed": 3, "first_frame": 11,
+           "controls": {"depth": {"frames": "depth"}, "softedge": {"frames": "softedge", "weight": 0.8}},
+           "guides": ["shaded"], "smoothing": {"window": 2, "iterations": 2}}
+    path = tmp_path / "job.json"
+    path.write_text(json.dumps(raw))
+    return path, raw
+
+
+def _run(path, *extra):
+    command = [sys.executable, "-m", "diffsynth_render.engine", "run", str(path), "--progress", "jsonl", *extra]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    return done.returncode, [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def _out_files(folder):
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def test_run_writes_frames_result_and_monotone_progress(job):
+    path, _ = job
+    status, events = _run(path)
+    assert status == 0, events[-1]
+    progress = [e for e in events if e["event"] == "progress"]
+    assert all(set(e) == PROGRESS_KEYS for e in progress)
+    assert {e["stage"] for e in progress} == {"denoise", "decode", "blend", "encode", "write"}
+    fractions = [e["fraction"] for e in progress]
+    assert fractions == sorted(fractions) and fractions[-1] == 1
+    assert [e["step"] for e in progress] == sorted(e["step"] for e in progress)
+    assert events[-1] == {"event": "done", "output": str(path.parent / "out"), "frames": FRAMES,
+                          "seconds": events[-1]["seconds"]}
+    out = path.parent / "out"
+    assert _out_files(out) == [f"frame_{11 + i:04d}.png" for i in range(FRAMES)] + ["result.json"]
+    assert cv2.imread(str(out / "frame_0011.png")).shape == (SIZE, SIZE, 3)
+    result = json.loads((out / "result.json").read_text())
+    assert result["settings"]["smoothing_steps"] == [0, 1, 2, 3]
+    assert result["device"] == "cpu" and result["model_hashes"] == {"tiny": "seed-20230807"}
+    assert {"read", "load", "denoise", "decode", "blend", "encode", "write", "total"} <= set(result["timings_s"])
+
+
+def test_cancel_file_stops_within_a_step_and_leaves_no_frames(job):
+    path, raw = job
+    path.write_text(json.dumps({**raw, "steps": 20}))
+    command = [sys.executable, "-m", "diffsynth_render.engine", "run", str(path), "--progress", "jsonl"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+        for line in process.stdout:
+            event = json.loads(line)
+            if event.get("stage") == "denoise" and event["step"] == 2:
+                (path.parent / "out" / "cancel").write_text("")
+                break
+        after = [json.loads(line) for line in process.stdout]
+        status = process.wait()
+    assert status == 130
+    assert after[-1]["event"] == "error" and after[-1]["kind"] == "cancelled"
+    assert all(e["step"] <= 3 for e in after[:-1])  # stopped within a step of the request
+    assert _out_files(path.parent / "out") == []  # no frames, no partial files, no result, no cancel file
+
+
+def test_sigterm_cancels(job):
+    path, raw = job
+    path.write_text(json.dumps({**raw, "steps": 50}))
+    command = [sys.executable, "-m", "diffsynth_render.engine", "run", str(path), "--progress", "jsonl"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+        for line in process.stdout:
+            if json.loads(line).get("stage") == "denoise":
+                process.send_signal(signal.SIGTERM)
+                break
+        rest = [json.loads(line) for line in process.stdout]
+        assert process.wait() == 130
+    assert rest[-1]["kind"] == "cancelled"
+
+
+def test_frames_written_before_a_cancel_stay_complete(tmp_path, job):
+    from diffsynth_render.engine import worker
+    from diffsynth_render.engine.job import read_job
+
+    path, _ = job
+    loaded = read_job(path)
+    loaded.output.mkdir()
+    stop = worker.StopRequest(loaded.output / worker.CANCEL_FILE)
+    events = worker.Events(jsonl=True)
+    original = events.progress
+
+    def cancel_after_two(stage, step, steps, done, total):
+        original(stage, step, steps, done, total)
+        if done == 2:
+            (loaded.output / worker.CANCEL_FILE).write_text("")
+
+    events.progress = cancel_after_two
+    frames = np.random.default_rng(0).random((FRAMES, SIZE, SIZE, 3), dtype=np.float32)
+    with pytest.raises(worker.Cancelled):
+        worker._write_frames(loaded, frames, stop, events)
+    stop.release()
+    assert _out_files(loaded.output) == ["frame_0011.png", "frame_0012.png"]
+
+
+BAD_FIELDS = [
+    (lambda j: j.pop("prompt"), "prompt: is missing"),
+    (lambda j: j.update(size=[60, 64]), "size: 60x64"),
+    (lambda j: j.update(size=[32, 32]), "at least 64"),
+    (lambda j: j.update(size="512"), "size: must be list"),
+    (lambda j: j.update(preset="cinematic"), "preset: must be one of"),
+    (lambda j: j.update(device="tpu"), "device: must be one of"),
+    (lambda j: j.update(schema=9), "schema: version 9"),
+    (lambda j: j.update(steps=0), "steps: must be between 1"),
+    (lambda j: j.update(seed=-1), "seed: must be between 0"),
+    (lambda j: j.update(guidance_scale="high"), "guidance_scale: must be int or float"),
+    (lambda j: j["controls"]["depth"].update(frames="nowhere"), "controls.depth.frames: "),
+    (lambda j: j["controls"]["depth"].update(weight=-1), "controls.depth.weight: must be between 0"),
+    (lambda j: j["controls"]["softedge"].update(start=0.9, end=0.5), "controls.softedge: ControlNet start"),
+    (lambda j: j.update(controls={}), "controls: needs at least one"),
+    (lambda j: j.update(guides=[]), "guides: at least one"),
+    (lambda j: j.update(guides=["shaded", "fewer"]), "frames: every sequence needs as many frames"),
+    (lambda j: j["smoothing"].update(steps=[0, 9]), "smoothing.steps: smoothing steps [9]"),
+    (lambda j: j["smoothing"].update(window=0), "smoothing.window: must be a number of frames"),
+    (lambda j: j["smoothing"].update(mode="slow"), "smoothing.mode: must be one of fast, balanced"),
+    (lambda j: j.update(cross_frame={"neighbours": -2}), "cross_frame.neighbours: must be ≥ 0"),
+    (lambda j: j.update(model={"base": 7}), "model.base: must be text"),
+]
+
+
+@pytest.mark.parametrize("change, message", BAD_FIELDS, ids=[m.split(":")[0] for _, m in BAD_FIELDS])
+def test_each_invalid_field_is_named(job, change, message, capsys):
+    path, raw = job
+    _write_frames(path.parent / "fewer", FRAMES - 1)
+    change(raw)
+    path.write_text(json.dumps(raw))
+    assert main(["run", str(path), "--progress", "jsonl"]) == 2
+    event = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert event["event"] == "error" and event["kind"] == "job"
+    assert any(message in problem for problem in event["problems"]), event["problems"]
+    assert len(event["problems"]) == 1, event["problems"]
+    assert not (path.parent / "out").exists()
+
+
+def test_unreadable_job_file(tmp_path, capsys):
+    (tmp_path / "job.json").write_text("{not json")
+    assert main(["run", str(tmp_path / "job.json")]) == 2
+    assert "is not valid JSON" in capsys.readouterr().err
+    assert main(["run", str(tmp_path / "missing.json")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("damage, kind, status, message", [
+    (lambda folder: (folder / "depth" / "0002.png").write_bytes(b"\x89PNG broken"), "input", 2,
+     "cannot read image"),
+    (lambda folder: _write_frames(folder / "depth", FRAMES, size=SIZE + 8), "input", 2,
+     "0000.png is 72x72, but the job's size is 64x64"),
+])
+def test_bad_frames_give_one_error_event(job, damage, kind, status, message):
+    path, _ = job
+    damage(path.parent)
+    code, events = _run(path)
+    assert code == status
+    assert [e["event"] for e in events] == ["error"]
+    assert events[0]["kind"] == kind and any(message in p for p in events[0]["problems"]), events[0]
+
+
+def test_missing_model_file_gives_a_model_error(job):
+    path, raw = job
+    raw["controls"]["depth"]["model"] = str(path.parent / "missing_depth.safetensors")
+    path.write_text(json.dumps(raw))
+    code, events = _run(path)
+    assert code == 3 and events[-1]["kind"] == "model" and "missing_depth.safetensors" in events[-1]["message"]
+    assert "frame_0011.png" not in _out_files(path.parent / "out")
