@@ -10,6 +10,7 @@ same noise, and self-attention looks across frames (``attention``).
 import torch
 
 from . import attention, latents as algebra
+from .memory_budget import frames_per_batch
 
 MAX_TOKENS = 77
 
@@ -21,6 +22,7 @@ class DiffSynthPipeline:
         self.parts = components.to(device, dtype)
         self.device, self.dtype = torch.device(device), dtype
         self.layout = attention.FrameLayout()
+        self.batch_frames = None  # frames per model call in the current render
 
     @torch.no_grad()
     def __call__(self, settings, controls, guides=None, flows=None, blender=None, progress=None):
@@ -41,6 +43,8 @@ class DiffSynthPipeline:
         controls = {name: images.to(self.device, self.dtype) for name, images in controls.items()}
         if settings.smoothing and blender is None:
             blender = self._blender(settings, guides, flows, count)
+        self.batch_frames = frames_per_batch(settings, self.parts.unet.config, height, width, self.dtype,
+                                             self.device, count)
         models = [self.parts.unet, *(self.parts.controlnets[name] for name in controls)]
         if settings.cross_frame.enabled:
             attention.install(models, self.layout)
@@ -83,9 +87,21 @@ class DiffSynthPipeline:
         return PatchBlender(guides, settings.blend, flows)
 
     def _predict(self, noisy, timestep, step, settings, prompts, controls, report):
-        """ε for every frame, a batch of frames at a time."""
+        """ε for every frame, a batch of frames at a time; a batch that runs out of GPU memory
+        is halved (down to one frame) and the step done again."""
+        while True:
+            try:
+                return self._predict_batches(noisy, timestep, step, settings, prompts, controls, report)
+            except torch.OutOfMemoryError:
+                if self.batch_frames == 1:
+                    raise
+                self.batch_frames //= 2
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+
+    def _predict_batches(self, noisy, timestep, step, settings, prompts, controls, report):
         count = len(noisy)
-        batches = frame_batches(count, settings.batch_frames or count)
+        batches = frame_batches(count, self.batch_frames)
         noise = torch.empty_like(noisy)
         done = 0
         for batch in batches:

@@ -52,7 +52,7 @@ class RenderSettings:
     final_smoothing: bool = True
     blend: BlendSettings = BlendSettings()
     cross_frame: CrossFrameSettings = CrossFrameSettings()
-    batch_frames: int = 0  # frames per model call; 0: as many as the memory budget allows
+    batch_frames: int = 0  # frames per model call; 0: as many as fit in half the free memory
     vae_frames: int = 4  # frames per VAE call
 
     def __post_init__(self):

@@ -154,3 +154,35 @@ def test_presets_and_setting_errors():
         _settings(smoothing_steps=(5,))
     with pytest.raises(ValueError, match="start 0.5 and end 0.5"):
         ControlSettings(1.0, 0.5, 0.5)
+
+
+def test_a_batch_out_of_gpu_memory_is_halved_and_the_step_redone(shot, monkeypatch):
+    controls, _ = shot
+    pipeline = DiffSynthPipeline(build_tiny())
+    anchored = _settings(cross_frame=CrossFrameSettings(neighbours=0))
+    whole = pipeline(anchored, controls)
+    unet_forward = type(pipeline.parts.unet).forward
+    rows_seen = []
+
+    def small_memory(unet, sample, *args, **kwargs):
+        rows_seen.append(len(sample))
+        if len(sample) > 6:  # more than three frames under guidance do not "fit"
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return unet_forward(unet, sample, *args, **kwargs)
+
+    monkeypatch.setattr(type(pipeline.parts.unet), "forward", small_memory)
+    torch.testing.assert_close(pipeline(anchored, controls), whole, atol=1e-5, rtol=0)
+    assert rows_seen[0] == 2 * FRAMES and pipeline.batch_frames == 2
+    assert max(rows_seen[1:]) == 6  # frame 0 rides along with each later batch
+
+
+def test_frames_per_batch_follows_size_and_setting():
+    from diffsynth_render.engine.memory_budget import frames_per_batch
+
+    config = types.SimpleNamespace(block_out_channels=(320, 640, 1280, 1280))
+    settings = _settings()
+    small = frames_per_batch(settings, config, 256, 256, torch.float32, "cpu", 1000)
+    large = frames_per_batch(settings, config, 1024, 1024, torch.float32, "cpu", 1000)
+    assert small >= 4 * large >= 4 or large == 1
+    assert frames_per_batch(_settings(batch_frames=3), config, 64, 64, torch.float32, "cpu", 1000) == 3
+    assert frames_per_batch(_settings(batch_frames=3), config, 64, 64, torch.float32, "cpu", 2) == 2

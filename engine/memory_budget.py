@@ -1,0 +1,44 @@
+"""How many frames go through the UNet and ControlNets at once: an estimate from free memory.
+
+The estimate is deliberately rough (activations of an SD1.5-shaped UNet scale with the latent
+area and the first block's width); the pipeline halves a batch that runs out of GPU memory
+anyway, so a wrong guess costs time, not the render.
+"""
+
+import torch
+
+# Bytes of activations per latent pixel, per unit of the UNet's first width, per batch row,
+# for the UNet and the ControlNets together (skips kept for the decoder, attention inputs).
+ACTIVATION_FACTOR = 200
+CPU_BUDGET_CAP = 8 << 30
+
+
+def frames_per_batch(settings, unet_config, height, width, dtype, device, count):
+    """``settings.batch_frames`` if set, else as many frames as fit half the free memory."""
+    if settings.batch_frames:
+        return min(settings.batch_frames, count)
+    rows = 2 if settings.guidance_scale > 1 else 1
+    references = 1 + 2 * settings.cross_frame.neighbours if settings.cross_frame.enabled else 1
+    per_frame = (ACTIVATION_FACTOR * (height // 8) * (width // 8) * unet_config.block_out_channels[0]
+                 * torch.finfo(dtype).bits // 8 * rows * (1 + references) // 2)
+    return max(1, min(count, free_bytes(device) // 2 // per_frame))
+
+
+def free_bytes(device):
+    """Memory free for activations on ``device`` (CUDA: what the driver reports; otherwise the
+    system's available memory, capped at 8 GiB)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    return min(_available_system_memory(), CPU_BUDGET_CAP)
+
+
+def _available_system_memory():
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 4 << 30  # no /proc (macOS, Windows): assume a modest machine
