@@ -35,7 +35,7 @@ class Job:
     controls: dict  # ControlNet name → frame files
     guides: list  # passes, each a list of frame files
     flow: list | None
-    model: dict  # base, controlnets (name → source), tokenizer, embeddings, allow_network, cache_dir
+    model: dict  # base, controlnets (name → source), tokenizer, embeddings, loras, allow_network, cache_dir
     size: tuple  # (width, height)
     device: str
     settings: RenderSettings
@@ -189,11 +189,26 @@ class _Checker:
     def model(self, controlnets):
         self.get("model", (dict,))
         embeddings = self.get("model.embeddings", (list,), [])
-        return {"base": self.get("model.base", (str,), "tiny"), "controlnets": controlnets,
+        loras = []
+        for index, entry in enumerate(self.get("model.loras", (list,), [])):
+            field = f"model.loras[{index}]"
+            if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+                self.problem(field, "must be an object with a path (and a scale)")
+                continue
+            loras.append((self._path(entry["path"]), self.number(f"{field}.scale", 1.0, -5, 5, within=entry)))
+        return {"base": self._source(self.get("model.base", (str,), "tiny")),
+                "controlnets": {name: self._source(source) for name, source in controlnets.items()},
                 "tokenizer": self._path(self.get("model.tokenizer", (str,))),
-                "embeddings": [str(self._path(e)) for e in embeddings if isinstance(e, str)],
+                "embeddings": [self._path(e) for e in embeddings if isinstance(e, str)], "loras": loras,
                 "allow_network": self.get("model.allow_network", (bool,), False),
                 "cache_dir": self._path(self.get("model.cache_dir", (str,)))}
+
+    def _source(self, value):
+        """A model source: a path relative to the job if one exists there, else as given
+        ('tiny', a Hugging Face id, or a path the loader will report as missing)."""
+        if value is None or value == "tiny" or not (self.base / Path(value).expanduser()).exists():
+            return value
+        return self._path(value)
 
     def _path(self, value):
         return None if value is None else str(self.base / Path(value).expanduser())

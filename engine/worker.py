@@ -69,8 +69,7 @@ def _render(job, events, stop):
     controls, guides, flows = read_inputs(job)
     timings["read"] = time.perf_counter() - started
     device, dtype = resolve_device(job.device)
-    parts = load_components(job.model["base"], job.model["controlnets"], job.model["tokenizer"],
-                            job.model["embeddings"], job.model["allow_network"], job.model["cache_dir"])
+    parts = load_components(**job.model)
     pipeline = DiffSynthPipeline(parts, device, dtype)
     timings["load"] = time.perf_counter() - started - timings["read"]
     stages = StageTimer()

@@ -123,3 +123,35 @@ def test_source_kinds_and_devices(tmp_path):
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA"):
             resolve_device("cuda")
+
+
+def test_lora_is_fused_at_its_scale(tmp_path):
+    from diffusers import StableDiffusionPipeline
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    trained = build_tiny()
+    trained.unet.add_adapter(LoraConfig(r=4, lora_alpha=4, init_lora_weights="gaussian",
+                                        target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
+    with torch.no_grad():
+        for name, weight in trained.unet.named_parameters():
+            if "lora_B" in name:  # peft starts B at zero: a LoRA that does nothing
+                weight.normal_(std=0.3)
+    layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(trained.unet))
+    StableDiffusionPipeline.save_lora_weights(tmp_path, unet_lora_layers=layers, safe_serialization=True)
+    lora = tmp_path / "pytorch_lora_weights.safetensors"
+
+    sample, text = torch.randn(1, 4, 8, 8), torch.randn(1, 77, 32)
+    outputs = {}
+    for scale in (0.0, 1.0):
+        parts = load_components("tiny", {}, loras=[(str(lora), scale)])
+        assert parts.origin["loras"] == [{"path": str(lora), "scale": scale}]
+        with torch.no_grad():
+            outputs[scale] = parts.unet(sample, 500, text).sample
+    with torch.no_grad():
+        plain = build_tiny().unet(sample, 500, text).sample
+    assert torch.equal(outputs[0.0], plain)
+    assert (outputs[1.0] - plain).abs().max() > 0.1
+    with pytest.raises(ModelError, match="LoRA file"):
+        load_components("tiny", {}, loras=[(str(tmp_path / "none.safetensors"), 1.0)])

@@ -37,9 +37,10 @@ def source_kind(source):
                      "like 'owner/name'")
 
 
-def load_components(base, controlnets, tokenizer=None, embeddings=(), allow_network=False, cache_dir=None):
-    """``Components`` for the ``base`` source with ``controlnets`` (name → source) and optional
-    textual-inversion ``embeddings`` (files); ``tokenizer`` is a folder for checkpoint files."""
+def load_components(base, controlnets, tokenizer=None, embeddings=(), loras=(), allow_network=False, cache_dir=None):
+    """``Components`` for the ``base`` source with ``controlnets`` (name → source), optional
+    textual-inversion ``embeddings`` (files) and ``loras`` ((file, scale) pairs, fused into the
+    weights); ``tokenizer`` is a folder for checkpoint files."""
     options = dict(allow_network=allow_network, cache_dir=cache_dir)
     kind = source_kind(base)
     if kind == "tiny":
@@ -59,6 +60,8 @@ def load_components(base, controlnets, tokenizer=None, embeddings=(), allow_netw
             parts.hashes[CONTROLNET_PREFIX + name] = _hash_source(source)
     for embedding in embeddings:
         _load_embedding(parts, Path(embedding).expanduser())
+    if loras:
+        _fuse_loras(parts, [(Path(path).expanduser(), scale) for path, scale in loras])
     return parts
 
 
@@ -132,18 +135,42 @@ def _controlnet(name, source, allow_network, cache_dir):
 
 def _load_embedding(parts, path):
     """Add a textual-inversion embedding file: its token(s) join the tokenizer, named after the file."""
-    from diffusers import StableDiffusionPipeline
-
     if not path.is_file():
         raise ModelError(f"embedding file {str(path)!r} does not exist")
-    pipe = StableDiffusionPipeline(**{part: getattr(parts, part) for part in PARTS}, safety_checker=None,
-                                   feature_extractor=None, requires_safety_checker=False)
+    pipe = _as_pipeline(parts)
     try:
         pipe.load_textual_inversion(str(path), token=f"<{path.stem}>")
     except Exception as error:
         raise ModelError(f"cannot load embedding {str(path)!r}: {_first_line(error)}") from error
     parts.origin.setdefault("embeddings", []).append(str(path))
     parts.hashes[f"embedding_{path.stem}"] = _hash_source(str(path))
+
+
+def _fuse_loras(parts, loras):
+    """Fuse LoRA files into the UNet and text encoder at their scales (no slowdown at render time)."""
+    missing = [str(path) for path, _ in loras if not path.is_file()]
+    if missing:
+        raise ModelError(f"LoRA file {missing[0]!r} does not exist")
+    pipe = _as_pipeline(parts)
+    names = [f"lora{index}" for index in range(len(loras))]
+    try:
+        for name, (path, _) in zip(names, loras):
+            pipe.load_lora_weights(str(path), adapter_name=name)
+        pipe.set_adapters(names, [scale for _, scale in loras])
+        pipe.fuse_lora(adapter_names=names)
+        pipe.unload_lora_weights()
+    except Exception as error:
+        raise ModelError(f"cannot apply LoRA {str(loras[0][0])!r}: {_first_line(error)}") from error
+    for path, scale in loras:
+        parts.origin.setdefault("loras", []).append({"path": str(path), "scale": scale})
+        parts.hashes[f"lora_{path.stem}"] = _hash_source(str(path))
+
+
+def _as_pipeline(parts):
+    from diffusers import StableDiffusionPipeline
+
+    return StableDiffusionPipeline(**{part: getattr(parts, part) for part in PARTS}, safety_checker=None,
+                                   feature_extractor=None, requires_safety_checker=False)
 
 
 def _hash_source(source):
