@@ -1,8 +1,8 @@
 """``make bench``: run every benchmark in turn."""
 
-from . import deflicker, patchmatch, startup
+from . import deflicker, engine, patchmatch, startup
 
-BENCHMARKS = (startup, patchmatch, deflicker)
+BENCHMARKS = (startup, patchmatch, deflicker, engine)
 
 if __name__ == "__main__":
     for benchmark in BENCHMARKS:

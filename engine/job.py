@@ -137,7 +137,8 @@ class _Checker:
                                                         **{f"guides[{i}]": g for i, g in enumerate(guides)},
                                                         "flow": flow or None}.items() if files}
         if len(set(counts.values())) > 1:
-            self.problem("frames", "every sequence needs as many frames: " + ", ".join(f"{k} has {v}" for k, v in counts.items()))
+            listed = ", ".join(f"{field} has {count}" for field, count in counts.items())
+            self.problem("frames", f"every sequence needs as many frames: {listed}")
         if not guides:
             self.problem("guides", "at least one guide pass is needed (PatchMatch matches on them)")
         size = self.size()
@@ -223,7 +224,8 @@ class _Checker:
         if window == WHOLE_SHOT:
             window = max(count - 1, 1)
         elif not isinstance(window, int) or window < 1:
-            self.problem(prefix + "window", f"must be a number of frames ≥ 1 or \"{WHOLE_SHOT}\", not {json.dumps(window)}")
+            self.problem(prefix + "window",
+                         f"must be a number of frames ≥ 1 or \"{WHOLE_SHOT}\", not {json.dumps(window)}")
             window = 1
         blend = dict(window=window, mode=self.choice(prefix + "mode", "fast", MODES),
                      weighting=self.choice(prefix + "weighting", "confidence", WEIGHTINGS),

@@ -30,9 +30,9 @@ class DiffSynthPipeline:
 
         ``controls``: ControlNet name → control images (N, 3, H, W) in [0, 1]; ``guides`` (N, H,
         W, C) and ``flows`` feed the ``PatchBlender`` made once for the shot (or pass ``blender``,
-        any ``blender(frames, progress)`` on (N, H, W, 3) frames). ``progress(stage, step, steps, done, total)`` is
-        called after each piece of work (stage: denoise, decode, blend or encode); an exception raised
-        there stops the render.
+        any ``blender(frames, progress)`` on (N, H, W, 3) frames).
+        ``progress(stage, step, steps, done, total)`` is called after each piece of work (stage:
+        denoise, decode, blend or encode); an exception raised there stops the render.
         """
         report = progress or (lambda *args: None)
         count, height, width = _shot_shape(controls, self.parts.controlnets, settings)
@@ -176,7 +176,8 @@ def _shot_shape(controls, controlnets, settings):
     shapes = {name: tuple(images.shape) for name, images in controls.items()}
     for name in controls:
         if name not in controlnets:
-            raise ValueError(f"control images for {name!r}, but no such ControlNet is loaded ({', '.join(controlnets)})")
+            loaded = ", ".join(controlnets) or "none"
+            raise ValueError(f"control images for {name!r}, but no such ControlNet is loaded ({loaded})")
         if name not in settings.controls:
             raise ValueError(f"no settings for ControlNet {name!r}")
     count, channels, height, width = next(iter(shapes.values()))

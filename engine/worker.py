@@ -14,8 +14,6 @@ import sys
 import time
 from pathlib import Path
 
-from .job import JobError, read_job
-
 BAD_INPUT, FAILED, MODEL, OUT_OF_MEMORY, CANCELLED = 2, 1, 3, 4, 130
 CANCEL_FILE = "cancel"
 # Where each stage lies within its step, for the overall fraction done: a smoothing step
@@ -36,6 +34,8 @@ def add_command(commands):
 
 def run(args):
     """Run the command; returns the exit status."""
+    from .job import JobError, read_job  # here, so that the engine's CLI starts without numpy
+
     events = Events(args.progress == "jsonl")
     try:
         job = read_job(args.job)

@@ -36,9 +36,12 @@ def job(tmp_path):
     return path, raw
 
 
-def _run(path, *extra):
-    command = [sys.executable, "-m", "diffsynth_render.engine", "run", str(path), "--progress", "jsonl", *extra]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+def _command(path):
+    return [sys.executable, "-m", "diffsynth_render.engine", "run", str(path), "--progress", "jsonl"]
+
+
+def _run(path):
+    done = subprocess.run(_command(path), capture_output=True, text=True, timeout=300)
     return done.returncode, [json.loads(line) for line in done.stdout.splitlines()]
 
 
@@ -67,36 +70,32 @@ def test_run_writes_frames_result_and_monotone_progress(job):
     assert {"read", "load", "denoise", "decode", "blend", "encode", "write", "total"} <= set(result["timings_s"])
 
 
-def test_cancel_file_stops_within_a_step_and_leaves_no_frames(job):
+def _cancel_run(job, on_step, cancel):
+    """Run ``job`` with 20 steps, call ``cancel(process)`` at step ``on_step``; (status, events after)."""
     path, raw = job
     path.write_text(json.dumps({**raw, "steps": 20}))
-    command = [sys.executable, "-m", "diffsynth_render.engine", "run", str(path), "--progress", "jsonl"]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+    with subprocess.Popen(_command(path), stdout=subprocess.PIPE, text=True) as process:
         for line in process.stdout:
             event = json.loads(line)
-            if event.get("stage") == "denoise" and event["step"] == 2:
-                (path.parent / "out" / "cancel").write_text("")
+            if event.get("stage") == "denoise" and event["step"] == on_step:
+                cancel(process)
                 break
         after = [json.loads(line) for line in process.stdout]
-        status = process.wait()
+        return process.wait(), after
+
+
+def test_cancel_file_stops_within_a_step_and_leaves_no_frames(job):
+    out = job[0].parent / "out"
+    status, after = _cancel_run(job, 2, lambda process: (out / "cancel").write_text(""))
     assert status == 130
     assert after[-1]["event"] == "error" and after[-1]["kind"] == "cancelled"
     assert all(e["step"] <= 3 for e in after[:-1])  # stopped within a step of the request
-    assert _out_files(path.parent / "out") == []  # no frames, no partial files, no result, no cancel file
+    assert _out_files(out) == []  # no frames, no partial files, no result, no cancel file
 
 
 def test_sigterm_cancels(job):
-    path, raw = job
-    path.write_text(json.dumps({**raw, "steps": 50}))
-    command = [sys.executable, "-m", "diffsynth_render.engine", "run", str(path), "--progress", "jsonl"]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
-        for line in process.stdout:
-            if json.loads(line).get("stage") == "denoise":
-                process.send_signal(signal.SIGTERM)
-                break
-        rest = [json.loads(line) for line in process.stdout]
-        assert process.wait() == 130
-    assert rest[-1]["kind"] == "cancelled"
+    status, after = _cancel_run(job, 0, lambda process: process.send_signal(signal.SIGTERM))
+    assert status == 130 and after[-1]["kind"] == "cancelled"
 
 
 def test_frames_written_before_a_cancel_stay_complete(tmp_path, job):
@@ -192,3 +191,20 @@ def test_missing_model_file_gives_a_model_error(job):
     code, events = _run(path)
     assert code == 3 and events[-1]["kind"] == "model" and "missing_depth.safetensors" in events[-1]["message"]
     assert "frame_0011.png" not in _out_files(path.parent / "out")
+
+
+@pytest.mark.parametrize("error, kind, status", [
+    ("cuda", "out-of-memory", 4), ("cpu", "out-of-memory", 4), ("other", "internal", 1)])
+def test_failures_become_one_clear_error_event(error, kind, status, capsys):
+    import torch
+
+    from diffsynth_render.engine import worker
+
+    raised = {"cuda": torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+              "cpu": RuntimeError("[enforce fail] DefaultCPUAllocator: can't allocate memory: you tried 8 GB"),
+              "other": KeyError("unet")}[error]
+    assert worker._failure(worker.Events(jsonl=True), raised) == status
+    event = json.loads(capsys.readouterr().out)
+    assert event["event"] == "error" and event["kind"] == kind
+    if kind == "out-of-memory":
+        assert "lower the size or batch_frames" in event["message"]

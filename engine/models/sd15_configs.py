@@ -42,7 +42,8 @@ TOKENIZER_FILES = ("vocab.json", "merges.txt")
 def write_config_folder(folder, tokenizer_folder=None):
     """Write SD1.5's configs (and, if given, a copy of the tokenizer) under ``folder``."""
     folder = Path(folder)
-    files = {"model_index.json": PIPELINE, "scheduler/scheduler_config.json": {"_class_name": "DDIMScheduler", **SCHEDULER},
+    files = {"model_index.json": PIPELINE,
+             "scheduler/scheduler_config.json": {"_class_name": "DDIMScheduler", **SCHEDULER},
              "unet/config.json": {"_class_name": "UNet2DConditionModel", **UNET},
              "vae/config.json": {"_class_name": "AutoencoderKL", **VAE},
              "text_encoder/config.json": TEXT_ENCODER,
