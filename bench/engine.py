@@ -90,8 +90,39 @@ def measure(model, device, frames, size):
     return rows
 
 
+def flop_rows(size=512, smoothing_steps=4):
+    """Floating-point work per frame of SD1.5's parts at ``size``² (counted on the meta device,
+    nothing computed), and what ``smoothing_steps`` VAE round trips add to a 20-step render."""
+    import torch
+    from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from diffsynth_render.engine.models import sd15_configs as sd15
+
+    def teraflops(run):
+        counter = FlopCounterMode(display=False)
+        with counter, torch.no_grad():
+            run()
+        return counter.get_total_flops() / 1e12
+
+    latent = size // 8
+    with torch.device("meta"):
+        unet, net = UNet2DConditionModel(**sd15.UNET), ControlNetModel(**sd15.CONTROLNET)
+        vae = AutoencoderKL(**sd15.VAE)
+        sample, text = torch.empty(2, 4, latent, latent), torch.empty(2, 77, 768)  # two rows: guidance
+        work = {"unet_2_rows": teraflops(lambda: unet(sample, 10, text)),
+                "controlnet_2_rows": teraflops(lambda: net(sample, 10, encoder_hidden_states=text,
+                                                            controlnet_cond=torch.empty(2, 3, size, size))),
+                "vae_decode": teraflops(lambda: vae.decode(torch.empty(1, 4, latent, latent))),
+                "vae_encode": teraflops(lambda: vae.encode(torch.empty(1, 3, size, size)))}
+    render = STEPS * (work["unet_2_rows"] + 2 * work["controlnet_2_rows"]) + work["vae_decode"]
+    extra = smoothing_steps * (work["vae_decode"] + work["vae_encode"])
+    return [{"size": f"{size}²", **{f"{k}_tflop": v for k, v in work.items()}, "render_20_steps_tflop": render,
+             "smoothing_round_trips": smoothing_steps, "round_trips_vs_render": extra / render}]
+
+
 def run():
-    """Measure every case this machine can run; returns the rows."""
+    """Measure every case this machine can run, and count SD1.5's work; returns the rows."""
     import torch
 
     rows = []
@@ -100,6 +131,7 @@ def run():
             continue
         rows += measure(model, device, frames, size)
     write_report("engine", rows)
+    write_report("engine_flops", flop_rows())
     return rows
 
 
