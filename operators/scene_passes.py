@@ -1,0 +1,192 @@
+"""Rendering a shot's exact passes with Cycles and turning them into the engine's inputs.
+
+Per frame: depth (Z), normal, vector and a flat-shaded image, plus an object-space surface
+coordinate AOV written by a view-layer material override (the user's materials are untouched),
+into one multilayer EXR. Each frame's EXR is kept with a fingerprint of what it depends on
+(camera, objects and their evaluated geometry, render size, pass settings), so a second run on
+an unchanged scene renders nothing. Every setting changed for the render is restored after.
+"""
+
+import hashlib
+import json
+from pathlib import Path
+
+import bpy
+import numpy as np
+
+from ..shot import controls, guides
+from .image_files import read_exr_passes, save_npy, write_png16
+
+AOV_NAME = "diffsynth_coordinate"
+OVERRIDE_MATERIAL = "DiffSynth Guide Override"
+PASS_SAMPLES = 4
+FOLDERS = ("depth", "softedge", "guide", "flow")
+
+
+def shot_folder(scene, output_dir):
+    """The shot's folder under the output folder, named after the scene."""
+    return Path(output_dir) / bpy.path.clean_name(scene.name)
+
+
+def render_passes(scene, frames, folder, progress=None):
+    """Render the EXR of each frame of ``frames`` whose fingerprint changed; returns (EXR paths,
+    frames rendered). ``progress(done, total)`` after each frame; raising there stops (frames
+    rendered so far stay cached)."""
+    exr_dir = Path(folder) / "exr"
+    exr_dir.mkdir(parents=True, exist_ok=True)
+    paths, rendered = [], 0
+    with PassSetup(scene) as setup:
+        for done, frame in enumerate(frames, 1):
+            scene.frame_set(frame)
+            path = exr_dir / f"frame_{frame:04d}.exr"
+            stamp = path.with_suffix(".json")
+            state = fingerprint(scene, bpy.context.evaluated_depsgraph_get())
+            if not (path.is_file() and stamp.is_file() and stamp.read_text() == state):
+                setup.render(path)
+                stamp.write_text(state)
+                rendered += 1
+            paths.append(path)
+            if progress:
+                progress(done, len(frames))
+    return paths, rendered
+
+
+def derive_inputs(exr_paths, frames, folder):
+    """Write depth and soft-edge control PNGs, guide and flow ``.npy`` files for the shot from its
+    EXRs into ``folder``/depth, softedge, guide, flow; returns {kind: folder}."""
+    folder = Path(folder)
+    for name in FOLDERS:
+        (folder / name).mkdir(parents=True, exist_ok=True)
+    passes = [read_exr_passes(path) for path in exr_paths]
+    depths = [p["Depth"][..., 0] for p in passes]
+    near, far = controls.depth_range(depths)
+    coordinates = [p[AOV_NAME][..., :3] for p in passes]
+    low, high = guides.coordinate_range(coordinates, depths)
+    for frame, shot_pass, depth, coordinate in zip(frames, passes, depths, coordinates):
+        name = f"frame_{frame:04d}"
+        depth_image = controls.depth_control(depth, near, far)
+        write_png16(folder / "depth" / f"{name}.png", np.repeat(depth_image[..., None], 3, axis=-1))
+        edges = controls.soft_edges(depth, shot_pass["Normal"])
+        write_png16(folder / "softedge" / f"{name}.png", np.repeat(edges[..., None], 3, axis=-1))
+        shaded = np.clip(shot_pass["Combined"][..., :3], 0, 1) ** (1 / 2.2)  # linear → display-like
+        guide = guides.guide_frame(shaded, depth_image, shot_pass["Normal"], coordinate, depth, low, high)
+        save_npy(folder / "guide" / f"{name}.npy", guide)
+        save_npy(folder / "flow" / f"{name}.npy", guides.flow_from_vector(shot_pass["Vector"]))
+    return {name: folder / name for name in FOLDERS}
+
+
+def fingerprint(scene, depsgraph):
+    """A stable text of everything the frame's passes depend on."""
+    render = scene.render
+    camera = scene.camera
+    state = {"size": [render.resolution_x, render.resolution_y, render.resolution_percentage],
+             "pixel_aspect": [render.pixel_aspect_x, render.pixel_aspect_y], "samples": PASS_SAMPLES,
+             "camera": [_matrix(camera.matrix_world), _camera_data(camera.data)], "objects": {}}
+    for instance in depsgraph.object_instances:
+        obj = instance.object
+        if obj.type not in {"MESH", "CURVE", "SURFACE", "META", "FONT"} or not instance.show_self:
+            continue
+        key = f"{obj.name}/{instance.random_id}" if instance.is_instance else obj.name
+        state["objects"][key] = [_matrix(instance.matrix_world), _geometry_hash(obj)]
+    return json.dumps(state, sort_keys=True)
+
+
+def _matrix(matrix):
+    return [round(value, 6) for row in matrix for value in row]
+
+
+def _camera_data(data):
+    return [data.type, round(data.lens, 6), round(data.sensor_width, 6), round(data.sensor_height, 6),
+            data.sensor_fit, round(data.shift_x, 6), round(data.shift_y, 6), round(data.clip_start, 6),
+            round(data.clip_end, 6), round(data.ortho_scale, 6)]
+
+
+def _geometry_hash(obj):
+    mesh = obj.to_mesh()
+    try:
+        positions = np.empty(len(mesh.vertices) * 3, np.float32)
+        mesh.vertices.foreach_get("co", positions)
+        polygons = np.empty(len(mesh.polygons), np.int32)
+        mesh.polygons.foreach_get("loop_total", polygons)
+        return hashlib.sha256(positions.tobytes() + polygons.tobytes()).hexdigest()[:16]
+    finally:
+        obj.to_mesh_clear()
+
+
+class PassSetup:
+    """Cycles and view-layer settings for exact passes, restored on exit (a context manager)."""
+
+    def __init__(self, scene):
+        self.scene, self.view_layer = scene, scene.view_layers[0]
+        self._saved, self._material, self._aov = [], None, None
+
+    def set(self, owner, attribute, value):
+        if hasattr(owner, attribute):
+            self._saved.append((owner, attribute, getattr(owner, attribute)))
+            setattr(owner, attribute, value)
+
+    def __enter__(self):
+        scene, render, layer = self.scene, self.scene.render, self.view_layer
+        self._saved.append((scene, "frame_current", scene.frame_current))
+        self.set(render, "engine", "CYCLES")
+        cycles = scene.cycles
+        for attribute, value in (("samples", PASS_SAMPLES), ("use_denoising", False), ("use_adaptive_sampling", False),
+                                 ("pixel_filter_type", "BOX"), ("filter_width", 0.01), ("device", _cycles_device())):
+            self.set(cycles, attribute, value)
+        for attribute, value in (("use_motion_blur", False), ("film_transparent", True), ("use_compositing", False),
+                                 ("use_sequencer", False), ("filepath", render.filepath)):  # filepath: restored
+            self.set(render, attribute, value)
+        settings = render.image_settings
+        self.set(settings, "media_type", "MULTI_LAYER_IMAGE")  # Blender 5; 4.x has only file_format
+        for attribute, value in (("file_format", "OPEN_EXR_MULTILAYER"), ("color_depth", "32"), ("exr_codec", "ZIP")):
+            self.set(settings, attribute, value)
+        for attribute in ("use_pass_z", "use_pass_normal", "use_pass_vector"):
+            self.set(layer, attribute, True)
+        if AOV_NAME not in layer.aovs:
+            self._aov = layer.aovs.add()
+            self._aov.name, self._aov.type = AOV_NAME, "COLOR"
+        self._material = _override_material()
+        self.set(layer, "material_override", self._material)
+        return self
+
+    def render(self, path):
+        self.scene.render.filepath = str(path)
+        bpy.ops.render.render(write_still=True, scene=self.scene.name)
+        if not Path(path).is_file():
+            raise RuntimeError(f"Cycles did not write {path}")
+
+    def __exit__(self, *exc):
+        for owner, attribute, value in reversed(self._saved):
+            setattr(owner, attribute, value)
+        self.scene.frame_set(self.scene.frame_current)
+        if self._aov is not None:
+            self.view_layer.aovs.remove(self._aov)
+        if self._material is not None:
+            bpy.data.materials.remove(self._material)
+        return False
+
+
+def _override_material():
+    """A plain grey diffuse material that also writes its object-space coordinate to the AOV."""
+    material = bpy.data.materials.new(OVERRIDE_MATERIAL)
+    if material.node_tree is None:  # Blender 4.x; in 5.x every material has nodes
+        material.use_nodes = True
+    nodes, links = material.node_tree.nodes, material.node_tree.links
+    coordinate = nodes.new("ShaderNodeTexCoord")
+    aov = nodes.new("ShaderNodeOutputAOV")
+    aov.aov_name = AOV_NAME
+    links.new(coordinate.outputs["Object"], aov.inputs["Color"])
+    principled = next(node for node in nodes if node.type == "BSDF_PRINCIPLED")
+    principled.inputs["Base Color"].default_value = (0.6, 0.6, 0.6, 1.0)
+    principled.inputs["Roughness"].default_value = 1.0
+    return material
+
+
+def _cycles_device():
+    """'GPU' when Cycles has a GPU compute device enabled in the preferences, else 'CPU'."""
+    addon = bpy.context.preferences.addons.get("cycles")
+    if addon is None:
+        return "CPU"
+    prefs = addon.preferences
+    return "GPU" if getattr(prefs, "compute_device_type", "NONE") not in ("NONE", "") and prefs.has_active_device() \
+        else "CPU"

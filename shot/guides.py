@@ -1,0 +1,40 @@
+"""Guide frames for PatchMatch and motion fields, from render passes.
+
+A guide pixel stacks the flat-shaded image, the depth control, the world-space normal and the
+object-space **surface coordinate** of what the pixel sees: a surface point keeps its normal and
+coordinate while it moves, so matches follow surfaces even where the shading is flat.
+"""
+
+import numpy as np
+
+from .controls import geometry_mask
+
+GUIDE_CHANNELS = ("shaded R", "shaded G", "shaded B", "depth", "normal X", "normal Y", "normal Z",
+                  "coordinate X", "coordinate Y", "coordinate Z")
+
+
+def coordinate_range(coordinates, depths):
+    """(low, high) per axis of the surface coordinates seen over a shot (background excluded)."""
+    seen = [c[geometry_mask(d)] for c, d in zip(coordinates, depths)]
+    seen = np.concatenate([s for s in seen if s.size] or [np.zeros((1, 3), np.float32)])
+    return seen.min(axis=0), seen.max(axis=0)
+
+
+def guide_frame(shaded, depth_control, normals, coordinates, depth, coordinate_low, coordinate_high):
+    """(H, W, 10) float32 in [0, 1]: shaded RGB, depth control, normal, surface coordinate
+    (scaled by the shot's range); background normal and coordinate 0."""
+    mask = geometry_mask(depth)[..., None]
+    span = np.maximum(coordinate_high - coordinate_low, 1e-6)
+    coordinate = np.where(mask, (coordinates - coordinate_low) / span, 0.0)
+    normal = np.where(mask, normals * 0.5 + 0.5, 0.0)
+    shaded = np.clip(shaded[..., :3], 0.0, 1.0)
+    return np.concatenate([shaded, depth_control[..., None], normal, coordinate], axis=-1).astype(np.float32)
+
+
+def flow_from_vector(vector):
+    """Blender's vector pass (H, W, 4: pixels, x right, y up; xy towards the previous frame, zw
+    from the next) → flow (H, W, 4) in (row, col) pixels: channels 0–1 to the next frame, 2–3 to
+    the previous one (the engine's ``flows`` layout)."""
+    to_previous = np.stack([-vector[..., 1], vector[..., 0]], axis=-1)
+    to_next = np.stack([vector[..., 3], -vector[..., 2]], axis=-1)
+    return np.concatenate([to_next, to_previous], axis=-1).astype(np.float32)
