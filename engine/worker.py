@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-BAD_INPUT, FAILED, MODEL, OUT_OF_MEMORY, CANCELLED = 2, 1, 3, 4, 130
+BAD_INPUT, FAILED, MODEL, OUT_OF_MEMORY, MISSING_PACKAGES, CANCELLED = 2, 1, 3, 4, 5, 130
 CANCEL_FILE = "cancel"
 # Where each stage lies within its step, for the overall fraction done: a smoothing step
 # (denoise, decode, blend, encode) or the closing one (decode, blend, write).
@@ -34,9 +34,11 @@ def add_command(commands):
 
 def run(args):
     """Run the command; returns the exit status."""
-    from .job import JobError, read_job  # here, so that the engine's CLI starts without numpy
-
     events = Events(args.progress == "jsonl")
+    try:
+        from .job import JobError, read_job  # here, so that the engine's CLI starts without numpy
+    except ImportError as error:
+        return _failure(events, error)
     try:
         job = read_job(args.job)
     except JobError as error:
@@ -116,6 +118,10 @@ def _write_result(job, names, timings, device, dtype, parts):
 
 
 def _failure(events, error):
+    if isinstance(error, ImportError):
+        return events.error("missing-packages", f"the engine's Python lacks {error.name or error}: install the "
+                            "engine's dependencies (Install Dependencies in the add-on's preferences)",
+                            MISSING_PACKAGES)
     from .models import ModelError
 
     if isinstance(error, ModelError):

@@ -5,7 +5,7 @@ import subprocess
 
 import bpy
 
-from ..panels.preferences import engine_python
+from ..panels.preferences import engine_python, packages_dir
 from .engine_process import start_engine
 
 CHECK_TIMEOUT_S = 120
@@ -35,7 +35,7 @@ class DIFFSYNTH_OT_check_engine(bpy.types.Operator):
 
     def _start(self, context):
         try:
-            self._process = start_engine(engine_python(context), "info", "--json")
+            self._process = start_engine(engine_python(context), "info", "--json", packages=packages_dir(context))
         except OSError as error:
             self.report({"ERROR"}, f"{error} (set it in Preferences › Add-ons › DiffSynth Render)")
             return False

@@ -8,19 +8,20 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).absolute().parent.parent
 
 
-def engine_command(python, *args):
-    """Command line and environment that run ``python -m <package>.engine ARGS``."""
+def engine_command(python, *args, packages=None):
+    """Command line and environment that run ``python -m <package>.engine ARGS``, importing also
+    from the ``packages`` folder (where Install Dependencies puts torch and diffusers)."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PACKAGE_DIR.parent), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PACKAGE_DIR.parent), packages, env.get("PYTHONPATH")]))
     return [python, "-m", f"{PACKAGE_DIR.name}.engine", *args], env
 
 
-def start_engine(python, *args):
+def start_engine(python, *args, packages=None):
     """Popen of the engine with stdout/stderr captured as text.
 
     Raises ``FileNotFoundError`` with the interpreter's path when it does not exist.
     """
     if not Path(python).is_file():
         raise FileNotFoundError(f"Engine Python not found: {python!r}")
-    command, env = engine_command(python, *args)
+    command, env = engine_command(python, *args, packages=packages)
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -28,14 +28,14 @@ def shot_folder(scene, output_dir):
     return Path(output_dir) / bpy.path.clean_name(scene.name)
 
 
-def render_passes(scene, frames, folder, progress=None):
-    """Render the EXR of each frame of ``frames`` whose fingerprint changed; returns (EXR paths,
-    frames rendered). ``progress(done, total)`` after each frame; raising there stops (frames
-    rendered so far stay cached)."""
+def render_passes(scene, frames, folder, size=None, progress=None):
+    """Render the EXR of each frame of ``frames`` whose fingerprint changed, at ``size`` (width,
+    height; default the scene's); returns (EXR paths, frames rendered). ``progress(done, total)``
+    after each frame; raising there stops (frames rendered so far stay cached)."""
     exr_dir = Path(folder) / "exr"
     exr_dir.mkdir(parents=True, exist_ok=True)
     paths, rendered = [], 0
-    with PassSetup(scene) as setup:
+    with PassSetup(scene, size) as setup:
         for done, frame in enumerate(frames, 1):
             scene.frame_set(frame)
             path = exr_dir / f"frame_{frame:04d}.exr"
@@ -116,8 +116,8 @@ def _geometry_hash(obj):
 class PassSetup:
     """Cycles and view-layer settings for exact passes, restored on exit (a context manager)."""
 
-    def __init__(self, scene):
-        self.scene, self.view_layer = scene, scene.view_layers[0]
+    def __init__(self, scene, size=None):
+        self.scene, self.view_layer, self.size = scene, scene.view_layers[0], size
         self._saved, self._material, self._aov = [], None, None
 
     def set(self, owner, attribute, value):
@@ -129,12 +129,17 @@ class PassSetup:
         scene, render, layer = self.scene, self.scene.render, self.view_layer
         self._saved.append((scene, "frame_current", scene.frame_current))
         self.set(render, "engine", "CYCLES")
+        if self.size:
+            for attribute, value in zip(("resolution_x", "resolution_y", "resolution_percentage"), (*self.size, 100)):
+                self.set(render, attribute, value)
         cycles = scene.cycles
-        for attribute, value in (("samples", PASS_SAMPLES), ("use_denoising", False), ("use_adaptive_sampling", False),
-                                 ("pixel_filter_type", "BOX"), ("filter_width", 0.01), ("device", _cycles_device())):
+        for attribute, value in (("samples", PASS_SAMPLES), ("use_denoising", False),
+                                 ("use_adaptive_sampling", False), ("pixel_filter_type", "BOX"),
+                                 ("filter_width", 0.01), ("device", _cycles_device())):
             self.set(cycles, attribute, value)
-        for attribute, value in (("use_motion_blur", False), ("film_transparent", True), ("use_compositing", False),
-                                 ("use_sequencer", False), ("filepath", render.filepath)):  # filepath: restored
+        for attribute, value in (("use_motion_blur", False), ("film_transparent", True),
+                                 ("use_compositing", False), ("use_sequencer", False),
+                                 ("filepath", render.filepath)):  # filepath: only to restore it
             self.set(render, attribute, value)
         settings = render.image_settings
         self.set(settings, "media_type", "MULTI_LAYER_IMAGE")  # Blender 5; 4.x has only file_format

@@ -2,12 +2,13 @@
 
 import bpy
 
-from . import preferences, render_panel
+from . import preferences, properties, render_panel
 
-_CLASSES = (preferences.DiffSynthPreferences, render_panel.DIFFSYNTH_PT_render)
+_CLASSES = (preferences.DiffSynthPreferences, render_panel.DIFFSYNTH_PT_render, render_panel.DIFFSYNTH_PT_sidebar)
 
 
 def register():
+    properties.register()
     for cls in _CLASSES:
         bpy.utils.register_class(cls)
     bpy.types.WindowManager.diffsynth_engine_status = bpy.props.StringProperty(
@@ -21,3 +22,4 @@ def unregister():
     del bpy.types.WindowManager.diffsynth_engine_status
     for cls in reversed(_CLASSES):
         bpy.utils.unregister_class(cls)
+    properties.unregister()

@@ -1,6 +1,69 @@
-"""The DiffSynth Render panel in Properties › Render."""
+"""The DiffSynth panels: Properties › Output and the 3D Viewport's sidebar (tab "DiffSynth")."""
 
 import bpy
+
+from ..operators.shot_request import render_size
+
+
+def draw_shot_settings(layout, context):
+    """Everything a Stylize needs, then the buttons, the live progress and the last result."""
+    scene, wm = context.scene, context.window_manager
+    settings = scene.diffsynth
+    layout.prop(settings, "prompt")
+    layout.prop(settings, "negative_prompt")
+    layout.prop(settings, "model_kind")
+    if settings.model_kind == "HUB":
+        layout.prop(settings, "hub_id")
+    elif settings.model_kind in ("FOLDER", "CHECKPOINT"):
+        layout.prop(settings, "model_path")
+        if settings.model_kind == "CHECKPOINT":
+            layout.prop(settings, "tokenizer_path")
+    if settings.model_kind != "TINY":
+        layout.prop(settings, "controlnet_depth")
+        layout.prop(settings, "controlnet_softedge")
+    else:
+        layout.label(text="Test model: its pictures mean nothing", icon="INFO")
+    row = layout.row(align=True)
+    row.prop(settings, "depth_weight")
+    row.prop(settings, "softedge_weight")
+    layout.prop(settings, "preset")
+    row = layout.row(align=True)
+    row.prop(settings, "steps")
+    row.prop(settings, "guidance_scale")
+    row.prop(settings, "seed")
+    row = layout.row(align=True)
+    row.prop(settings, "window")
+    row.prop(settings, "mode", text="")
+    layout.prop(settings, "use_scene_size")
+    if not settings.use_scene_size:
+        row = layout.row(align=True)
+        row.prop(settings, "width")
+        row.prop(settings, "height")
+    (width, height), note = render_size(scene, settings)
+    layout.label(text=note or f"Size {width}x{height}")
+    layout.prop(settings, "use_scene_range")
+    if not settings.use_scene_range:
+        row = layout.row(align=True)
+        row.prop(settings, "frame_start")
+        row.prop(settings, "frame_end")
+    layout.prop(settings, "output_dir")
+    row = layout.row(align=True)
+    row.operator("diffsynth.render_passes", icon="RENDERLAYERS")
+    row.operator("diffsynth.stylize", icon="SHADERFX")
+    if wm.diffsynth_running:
+        layout.progress(factor=wm.diffsynth_progress, text=wm.diffsynth_stage)
+        layout.operator("diffsynth.cancel", icon="CANCEL")
+    elif wm.diffsynth_stage:
+        layout.label(text=wm.diffsynth_stage)
+    if wm.diffsynth_error_kind == "missing-packages":
+        layout.operator("diffsynth.install_dependencies", icon="IMPORT")
+    if settings.last_output:
+        row = layout.row()
+        row.label(text=bpy.path.basename(settings.last_output.rstrip("/\\")), icon="SEQUENCE")
+        row.operator("wm.path_open", text="Open Folder", icon="FILE_FOLDER").filepath = settings.last_output
+    layout.operator("diffsynth.check_engine", icon="SYSTEM")
+    if wm.diffsynth_engine_status:
+        layout.label(text=wm.diffsynth_engine_status)
 
 
 class DIFFSYNTH_PT_render(bpy.types.Panel):
@@ -8,11 +71,18 @@ class DIFFSYNTH_PT_render(bpy.types.Panel):
     bl_idname = "DIFFSYNTH_PT_render"
     bl_space_type = "PROPERTIES"
     bl_region_type = "WINDOW"
-    bl_context = "render"
+    bl_context = "output"
 
     def draw(self, context):
-        layout = self.layout
-        layout.operator("diffsynth.check_engine", icon="SYSTEM")
-        status = context.window_manager.diffsynth_engine_status
-        if status:
-            layout.label(text=status)
+        draw_shot_settings(self.layout, context)
+
+
+class DIFFSYNTH_PT_sidebar(bpy.types.Panel):
+    bl_label = "DiffSynth Render"
+    bl_idname = "DIFFSYNTH_PT_sidebar"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "DiffSynth"
+
+    def draw(self, context):
+        draw_shot_settings(self.layout, context)

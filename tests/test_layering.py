@@ -7,7 +7,7 @@ import pytest
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 BLENDER_MODULES = {"bpy", "bmesh", "mathutils", "addon_utils", "bl_ui", "bpy_extras", "gpu"}
-SHIPPED_FOLDERS = ("engine", "kernels", "operators", "panels")
+SHIPPED_FOLDERS = ("engine", "kernels", "shot", "operators", "panels")
 
 
 def imported_modules(path):
@@ -23,8 +23,8 @@ def sources(*folders):
     return [path for folder in folders for path in sorted((PACKAGE_ROOT / folder).rglob("*.py"))]
 
 
-@pytest.mark.parametrize("path", sources("engine", "kernels"), ids=lambda p: str(p.relative_to(PACKAGE_ROOT)))
-def test_engine_and_kernels_never_import_blender(path):
+@pytest.mark.parametrize("path", sources("engine", "kernels", "shot"), ids=lambda p: str(p.relative_to(PACKAGE_ROOT)))
+def test_engine_kernels_and_shot_never_import_blender(path):
     blender = {name for name, relative in imported_modules(path) if not relative and name in BLENDER_MODULES}
     assert not blender, f"{path.name} imports {blender}"
 

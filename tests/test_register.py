@@ -4,16 +4,24 @@ import diffsynth_render
 from conftest import ADDON_MODULE
 
 
+EXTENSION_TYPES = ["DIFFSYNTH_OT_cancel", "DIFFSYNTH_OT_check_engine", "DIFFSYNTH_OT_import_strip",
+                   "DIFFSYNTH_OT_install_dependencies", "DIFFSYNTH_OT_render_passes", "DIFFSYNTH_OT_stylize",
+                   "DIFFSYNTH_PT_render", "DIFFSYNTH_PT_sidebar"]
+WINDOW_MANAGER_PROPERTIES = ("diffsynth_engine_status", "diffsynth_progress", "diffsynth_stage", "diffsynth_running",
+                             "diffsynth_cancel", "diffsynth_error_kind")
+
+
 def extension_types(bpy):
     return sorted(name for name in dir(bpy.types) if name.startswith("DIFFSYNTH_"))
 
 
 def test_enabled_extension_has_operator_panel_and_preferences(blender):
-    assert extension_types(blender) == ["DIFFSYNTH_OT_check_engine", "DIFFSYNTH_PT_render"]
+    assert extension_types(blender) == EXTENSION_TYPES
     assert blender.ops.diffsynth.check_engine.get_rna_type().identifier == "DIFFSYNTH_OT_check_engine"
     prefs = blender.context.preferences.addons[ADDON_MODULE].preferences
     assert type(prefs).bl_idname == ADDON_MODULE == diffsynth_render.__package__
-    assert hasattr(blender.types.WindowManager, "diffsynth_engine_status")
+    assert all(hasattr(blender.types.WindowManager, name) for name in WINDOW_MANAGER_PROPERTIES)
+    assert blender.context.scene.diffsynth.preset == "stylize"
 
 
 def test_register_unregister_twice_leaks_nothing(blender):
@@ -21,10 +29,11 @@ def test_register_unregister_twice_leaks_nothing(blender):
     assert extension_types(blender) == []
     for _ in range(2):
         diffsynth_render.register()
-        assert len(extension_types(blender)) == 2
+        assert extension_types(blender) == EXTENSION_TYPES
         diffsynth_render.unregister()
         assert extension_types(blender) == []
-        assert not hasattr(blender.types.WindowManager, "diffsynth_engine_status")
+        assert not any(hasattr(blender.types.WindowManager, name) for name in WINDOW_MANAGER_PROPERTIES)
+        assert not hasattr(blender.types.Scene, "diffsynth")
     diffsynth_render.register()  # leave it as the fixture expects to find it
 
 

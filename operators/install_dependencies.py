@@ -1,0 +1,79 @@
+"""Install Dependencies: pip-install the engine's packages for Blender's own Python into the
+extension's user folder (or the folder chosen in the preferences), in the background."""
+
+import subprocess
+import sys
+
+import bpy
+
+from ..panels.preferences import packages_dir
+
+# What the engine imports; pip picks the builds for this platform (CUDA torch on Linux/Windows).
+ENGINE_PACKAGES = ("torch", "diffusers>=0.42,<0.43", "transformers>=5,<6", "safetensors", "accelerate", "peft",
+                   "numpy<2", "opencv-python-headless<4.12")
+
+
+def pip_command(target, packages, offline=False):
+    """The pip command line installing ``packages`` into ``target`` with Blender's Python."""
+    command = [sys.executable, "-m", "pip", "install", "--upgrade", "--target", str(target), *packages]
+    return command + (["--no-index"] if offline else [])
+
+
+class DIFFSYNTH_OT_install_dependencies(bpy.types.Operator):
+    """Install torch, diffusers and the engine's other packages for Blender's Python (several GB
+    with CUDA; needs Blender's online access)"""
+
+    bl_idname = "diffsynth.install_dependencies"
+    bl_label = "Install Dependencies"
+
+    packages: bpy.props.StringProperty(name="Packages", default=" ".join(ENGINE_PACKAGES), options={"SKIP_SAVE"},
+                                       description="Requirements or wheel files, separated by spaces")
+    offline: bpy.props.BoolProperty(name="Offline", default=False, options={"SKIP_SAVE"},
+                                    description="Install only from the given files, never from the index")
+
+    _process = None
+    _timer = None
+
+    def _start(self, context):
+        if not self.offline and not bpy.app.online_access:
+            self.report({"ERROR"}, "Blender's online access is off: allow it in Preferences › System › Network")
+            return False
+        target = packages_dir(context, create=True)
+        if target is None:
+            self.report({"ERROR"}, "No packages folder: set one in the DiffSynth Render preferences")
+            return False
+        command = pip_command(target, self.packages.split(), self.offline)
+        self._process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        context.window_manager.diffsynth_engine_status = f"Installing the engine's packages into {target}…"
+        return True
+
+    def _finish(self, context, output):
+        ok = self._process.returncode == 0
+        last = (output.strip().splitlines() or ["no output"])[-1]
+        status = "Engine packages installed: press Check Engine" if ok else f"pip failed: {last}"
+        context.window_manager.diffsynth_engine_status = status
+        self.report({"INFO"} if ok else {"ERROR"}, status)
+        return {"FINISHED"} if ok else {"CANCELLED"}
+
+    def execute(self, context):
+        if not self._start(context):
+            return {"CANCELLED"}
+        output, _ = self._process.communicate()
+        return self._finish(context, output)
+
+    def invoke(self, context, event):
+        if bpy.app.background:
+            return self.execute(context)
+        if not self._start(context):
+            return {"CANCELLED"}
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(0.5, window=context.window)
+        wm.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        if event.type == "TIMER" and self._process.poll() is not None:
+            context.window_manager.event_timer_remove(self._timer)
+            return self._finish(context, self._process.communicate()[0])
+        return {"PASS_THROUGH"}
+

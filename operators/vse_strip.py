@@ -1,0 +1,64 @@
+"""Stylized frames into the Video Sequence Editor as an image strip."""
+
+from pathlib import Path
+
+import bpy
+
+MAX_CHANNEL = 128
+FRAME_PATTERN = "frame_*.png"
+
+
+def strips_of(editor):
+    """The top-level strips: ``strips`` in Blender 4.4+ / 5.x, ``sequences`` before."""
+    return editor.strips if hasattr(editor, "strips") else editor.sequences
+
+
+def free_channel(editor, first, last):
+    """The lowest channel with no strip overlapping frames [first, last]."""
+    taken = {strip.channel for strip in strips_of(editor)
+             if strip.frame_final_start <= last and strip.frame_final_end > first}
+    return next(channel for channel in range(1, MAX_CHANNEL + 1) if channel not in taken)
+
+
+def import_strip(scene, folder, name, frame_start=None):
+    """An image strip of the ``frame_*.png`` files in ``folder`` on a free channel, starting at
+    ``frame_start`` (default: the number in the first file's name); the editor is created if
+    missing. Raises ValueError when the folder holds no frames."""
+    files = sorted(Path(folder).glob(FRAME_PATTERN))
+    if not files:
+        raise ValueError(f"{folder} holds no {FRAME_PATTERN} frames")
+    if frame_start is None:
+        frame_start = int(files[0].stem.split("_")[-1])
+    editor = scene.sequence_editor or scene.sequence_editor_create()
+    channel = free_channel(editor, frame_start, frame_start + len(files) - 1)
+    strip = strips_of(editor).new_image(name=name, filepath=str(files[0]), channel=channel, frame_start=frame_start,
+                                        fit_method="FIT")
+    for path in files[1:]:
+        strip.elements.append(path.name)
+    strip.frame_final_duration = len(files)
+    return strip
+
+
+class DIFFSYNTH_OT_import_strip(bpy.types.Operator):
+    """Add the frames of a DiffSynth output folder to the Video Sequence Editor as an image strip"""
+
+    bl_idname = "diffsynth.import_strip"
+    bl_label = "Import Stylized Strip"
+    bl_options = {"REGISTER", "UNDO"}
+
+    directory: bpy.props.StringProperty(name="Folder", subtype="DIR_PATH",
+                                        description="Folder of frame_####.png files written by the engine")
+
+    def execute(self, context):
+        folder = bpy.path.abspath(self.directory)
+        try:
+            strip = import_strip(context.scene, folder, Path(folder.rstrip("/\\")).name)
+        except ValueError as error:
+            self.report({"ERROR"}, str(error))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Added strip {strip.name!r} on channel {strip.channel}")
+        return {"FINISHED"}
+
+    def invoke(self, context, event):
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
