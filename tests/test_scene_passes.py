@@ -13,7 +13,6 @@ STEP = 1.0  # camera travel along +x per frame
 def build_scene(bpy, frames=3, size=SIZE):
     """A ground plane, a 2-unit cube off-centre, and a camera looking straight down from 10 units,
     sliding along +x at a constant speed."""
-    bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
     scene.render.resolution_x = scene.render.resolution_y = size
     scene.render.resolution_percentage = 100

@@ -1,0 +1,138 @@
+"""Stylize end to end in real Blender with the embedded tiny model: strip, files, save/reload,
+cancel, and every bad input leaving the scene as it was."""
+
+import math
+from pathlib import Path
+
+import pytest
+
+FRAMES, SIZE = 4, 64
+
+
+def build_shot(bpy, output):
+    """A small animated shot at 64×64, frames 5–8, its DiffSynth output in ``output`` (the
+    fixture has emptied the file)."""
+    scene = bpy.context.scene
+    scene.render.resolution_x = scene.render.resolution_y = SIZE
+    scene.render.resolution_percentage = 100
+    scene.frame_start, scene.frame_end = 5, 4 + FRAMES
+    bpy.ops.mesh.primitive_plane_add(size=20)
+    bpy.ops.mesh.primitive_cube_add(size=2, location=(0, 0, 1))
+    cube = bpy.context.object
+    cube.keyframe_insert("rotation_euler", frame=5)
+    cube.rotation_euler.z = math.radians(40)
+    cube.keyframe_insert("rotation_euler", frame=8)
+    bpy.ops.object.light_add(type="SUN")
+    bpy.ops.object.camera_add(location=(0, -8, 5), rotation=(math.radians(60), 0, 0))
+    scene.camera = bpy.context.object
+    settings = scene.diffsynth
+    settings.output_dir = str(output)
+    settings.preset = "fast-preview"
+    settings.steps = 3
+    settings.window = 2
+    settings.prompt = "a stone tower"
+    return scene
+
+
+def _strips(scene):
+    editor = scene.sequence_editor
+    return [] if editor is None else list(editor.strips if hasattr(editor, "strips") else editor.sequences)
+
+
+@pytest.fixture
+def shot(blender, tmp_path):
+    return blender, build_shot(blender, tmp_path / "out"), tmp_path
+
+
+def test_stylize_adds_a_strip_that_survives_save_and_reload(shot):
+    bpy, scene, tmp_path = shot
+    assert bpy.ops.diffsynth.stylize() == {"FINISHED"}
+    (strip,) = _strips(scene)
+    assert len(strip.elements) == FRAMES and strip.frame_final_start == 5 and strip.frame_final_duration == FRAMES
+    assert strip.name.startswith("Scene: a stone tower v001")
+    folder = Path(scene.diffsynth.last_output)
+    assert sorted(p.name for p in folder.glob("frame_*.png")) == [f"frame_{f:04d}.png" for f in range(5, 9)]
+    assert (folder / "result.json").is_file()
+    for kind in ("depth", "softedge", "guide", "flow"):
+        assert len(list((tmp_path / "out" / "Scene" / "passes" / kind).iterdir())) == FRAMES
+    assert bpy.ops.diffsynth.stylize() == {"FINISHED"}  # a re-run adds a new version beside the old one
+    names = sorted(s.name for s in _strips(scene))
+    assert len(names) == 2 and names[1].endswith("v002")
+    assert {s.channel for s in _strips(scene)} == {1, 2}
+    blend = tmp_path / "shot.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.ops.wm.open_mainfile(filepath=str(blend))
+    reloaded = _strips(bpy.context.scene)
+    assert sorted(s.name for s in reloaded) == names and all(len(s.elements) == FRAMES for s in reloaded)
+
+
+def test_cancel_in_the_engine_leaves_no_strip_and_no_partial_frames(shot):
+    from diffsynth_render.operators.shot_request import shot_request
+    from diffsynth_render.operators.stylize_run import StylizeRun, run_settings
+
+    bpy, scene, _ = shot
+    scene.diffsynth.steps = 30
+    run = StylizeRun(shot_request(bpy.context), run_settings(scene.diffsynth))
+    while run.running and not run.stage.startswith("Denoise step 2"):
+        run.advance(wait=True)
+    run.cancel()
+    assert run.run_to_end() == "cancelled", run.message
+    assert _strips(scene) == [] and scene.diffsynth.last_output == ""
+    assert list(run.output.iterdir()) == []  # no frames, no partial files, no result, no cancel file
+
+
+def test_cancel_during_passes_keeps_rendered_frames_cached(shot):
+    from diffsynth_render.operators.shot_request import shot_request
+    from diffsynth_render.operators.stylize_run import StylizeRun, run_settings
+
+    bpy, scene, tmp_path = shot
+    run = StylizeRun(shot_request(bpy.context), run_settings(scene.diffsynth))
+    run.advance()
+    run.advance()
+    run.cancel()
+    assert run.run_to_end() == "cancelled" and run.rendered == 2
+    assert len(list((tmp_path / "out" / "Scene" / "passes" / "exr").glob("*.exr"))) == 2
+    assert _strips(scene) == []
+
+
+def _no_camera(bpy, scene):
+    scene.camera = None
+
+
+def _unwritable(bpy, scene):
+    blocker = Path(scene.diffsynth.output_dir)
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("a file where the folder should be")
+
+
+BAD_INPUTS = [
+    (_no_camera, "no active camera"),
+    (lambda bpy, scene: (setattr(scene.diffsynth, "use_scene_range", False), setattr(scene.diffsynth, "frame_start", 5),
+                         setattr(scene.diffsynth, "frame_end", 2)), "frame range 5–2 is empty"),
+    (lambda bpy, scene: setattr(scene.render, "resolution_percentage", 50), "resolution 32x32 is too small"),
+    (_unwritable, "cannot be written"),
+    (lambda bpy, scene: (setattr(scene.diffsynth, "model_kind", "CHECKPOINT"),
+                         setattr(scene.diffsynth, "model_path", "/no/such/model.safetensors")), "does not exist"),
+]
+
+
+@pytest.mark.parametrize("damage, message", BAD_INPUTS, ids=[m for _, m in BAD_INPUTS])
+def test_bad_input_gives_a_message_and_changes_nothing(shot, damage, message):
+    bpy, scene, tmp_path = shot
+    damage(bpy, scene)
+    before = (len(bpy.data.objects), len(bpy.data.materials), scene.render.engine, scene.frame_current)
+    with pytest.raises(RuntimeError, match=message):
+        bpy.ops.diffsynth.stylize()
+    assert (len(bpy.data.objects), len(bpy.data.materials), scene.render.engine, scene.frame_current) == before
+    assert _strips(scene) == [] and not bpy.context.window_manager.diffsynth_running
+
+
+def test_engine_failure_is_reported_and_leaves_earlier_strips(shot):
+    bpy, scene, tmp_path = shot
+    assert bpy.ops.diffsynth.stylize() == {"FINISHED"}
+    scene.diffsynth.model_kind = "FOLDER"
+    scene.diffsynth.model_path = str(tmp_path)  # a folder, but no model in it
+    with pytest.raises(RuntimeError, match="cannot load"):
+        bpy.ops.diffsynth.stylize()
+    assert len(_strips(scene)) == 1 and bpy.context.window_manager.diffsynth_error_kind == "model"
