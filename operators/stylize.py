@@ -1,11 +1,14 @@
 """Stylize: passes, engine and strip in one operator, with progress and cancel."""
 
+import time
+
 import bpy
 
 from .shot_request import RequestError, shot_request
 from .stylize_run import StylizeRun, run_settings
 
 TIMER_S = 0.1
+PRINT_INTERVAL_S = 2.0  # background mode prints the stage at most this often
 
 
 class DIFFSYNTH_OT_stylize(bpy.types.Operator):
@@ -49,7 +52,7 @@ class DIFFSYNTH_OT_stylize(bpy.types.Operator):
         # Synchronous: background mode and scripts, where no event loop drives a modal operator.
         if not self._begin(context):
             return {"CANCELLED"}
-        self._run.run_to_end()
+        self._run.run_to_end(StagePrinter() if bpy.app.background else None)
         return self._end(context)
 
     def invoke(self, context, event):
@@ -78,6 +81,19 @@ class DIFFSYNTH_OT_stylize(bpy.types.Operator):
             return {"RUNNING_MODAL"}
         wm.event_timer_remove(self._timer)
         return self._end(context)
+
+
+class StagePrinter:
+    """Prints a run's stage on stdout at most every ``PRINT_INTERVAL_S`` (background mode)."""
+
+    def __init__(self):
+        self._printed = 0.0
+
+    def __call__(self, stage):
+        now = time.monotonic()
+        if now - self._printed >= PRINT_INTERVAL_S:
+            self._printed = now
+            print(f"DiffSynth: {stage}", flush=True)
 
 
 class DIFFSYNTH_OT_cancel(bpy.types.Operator):

@@ -42,10 +42,15 @@ class StylizeRun:
         if self.state == "engine" and self.output is not None:
             (self.output / "cancel").write_text("")
 
-    def run_to_end(self):
-        """Advance until the run ends (background mode); returns the final state."""
+    def run_to_end(self, report=None):
+        """Advance until the run ends (background mode); ``report(stage)`` whenever the stage text
+        changes; returns the final state."""
+        shown = None
         while self.running:
             self.advance(wait=True)
+            if report and self.stage != shown:
+                shown = self.stage
+                report(shown)
         return self.state
 
     def advance(self, wait=False):

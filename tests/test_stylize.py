@@ -136,3 +136,31 @@ def test_engine_failure_is_reported_and_leaves_earlier_strips(shot):
     with pytest.raises(RuntimeError, match="cannot load"):
         bpy.ops.diffsynth.stylize()
     assert len(_strips(scene)) == 1 and bpy.context.window_manager.diffsynth_error_kind == "model"
+
+
+def test_headless_cli_stylizes_a_blend_file(shot):
+    import hashlib
+    import subprocess
+    import sys
+
+    bpy, scene, tmp_path = shot
+    source = tmp_path / "shot.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(source))
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    out, copy = tmp_path / "farm", tmp_path / "with_strip.blend"
+    command = [sys.executable, "-m", "diffsynth_render.cli", "stylize", str(source), "--out", str(out),
+               "--frames", "6-7", "--size", "64x64", "--prompt", "a lighthouse", "--model", "tiny",
+               "--preset", "fast-preview", "--steps", "2", "--save-blend", str(copy)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert hashlib.sha256(source.read_bytes()).hexdigest() == digest  # the source file is never written
+    assert sorted(p.name for p in (out / "Scene" / "stylized_v001").glob("frame_*.png")) == \
+        ["frame_0006.png", "frame_0007.png"]
+    bpy.ops.wm.open_mainfile(filepath=str(copy))
+    (strip,) = _strips(bpy.context.scene)
+    assert strip.frame_final_start == 6 and len(strip.elements) == 2 and "a lighthouse" in strip.name
+
+    bpy.context.scene.camera = None
+    bpy.ops.wm.save_as_mainfile(filepath=str(source))
+    failed = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert failed.returncode == 1 and "no active camera" in failed.stderr
