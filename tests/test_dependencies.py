@@ -7,7 +7,7 @@ import zipfile
 
 import pytest
 from conftest import ADDON_MODULE
-from test_stylize import build_shot
+from test_stylize import strips, build_shot
 
 
 def _preferences(bpy):
@@ -56,4 +56,4 @@ def test_stylize_without_engine_packages_says_what_to_install(blender, tmp_path)
     with pytest.raises(RuntimeError, match="lacks (cv2|numpy): install the engine's dependencies"):
         blender.ops.diffsynth.stylize()
     assert blender.context.window_manager.diffsynth_error_kind == "missing-packages"
-    assert scene.sequence_editor is None
+    assert strips(scene) == []

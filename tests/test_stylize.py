@@ -34,7 +34,7 @@ def build_shot(bpy, output):
     return scene
 
 
-def _strips(scene):
+def strips(scene):
     editor = scene.sequence_editor
     return [] if editor is None else list(editor.strips if hasattr(editor, "strips") else editor.sequences)
 
@@ -47,7 +47,7 @@ def shot(blender, tmp_path):
 def test_stylize_adds_a_strip_that_survives_save_and_reload(shot):
     bpy, scene, tmp_path = shot
     assert bpy.ops.diffsynth.stylize() == {"FINISHED"}
-    (strip,) = _strips(scene)
+    (strip,) = strips(scene)
     assert len(strip.elements) == FRAMES and strip.frame_final_start == 5 and strip.frame_final_duration == FRAMES
     assert strip.name.startswith("Scene: a stone tower v001")
     folder = Path(scene.diffsynth.last_output)
@@ -56,14 +56,14 @@ def test_stylize_adds_a_strip_that_survives_save_and_reload(shot):
     for kind in ("depth", "softedge", "guide", "flow"):
         assert len(list((tmp_path / "out" / "Scene" / "passes" / kind).iterdir())) == FRAMES
     assert bpy.ops.diffsynth.stylize() == {"FINISHED"}  # a re-run adds a new version beside the old one
-    names = sorted(s.name for s in _strips(scene))
+    names = sorted(s.name for s in strips(scene))
     assert len(names) == 2 and names[1].endswith("v002")
-    assert {s.channel for s in _strips(scene)} == {1, 2}
+    assert {s.channel for s in strips(scene)} == {1, 2}
     blend = tmp_path / "shot.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(blend))
     bpy.ops.wm.read_factory_settings(use_empty=True)
     bpy.ops.wm.open_mainfile(filepath=str(blend))
-    reloaded = _strips(bpy.context.scene)
+    reloaded = strips(bpy.context.scene)
     assert sorted(s.name for s in reloaded) == names and all(len(s.elements) == FRAMES for s in reloaded)
 
 
@@ -78,7 +78,7 @@ def test_cancel_in_the_engine_leaves_no_strip_and_no_partial_frames(shot):
         run.advance(wait=True)
     run.cancel()
     assert run.run_to_end() == "cancelled", run.message
-    assert _strips(scene) == [] and scene.diffsynth.last_output == ""
+    assert strips(scene) == [] and scene.diffsynth.last_output == ""
     assert list(run.output.iterdir()) == []  # no frames, no partial files, no result, no cancel file
 
 
@@ -93,7 +93,7 @@ def test_cancel_during_passes_keeps_rendered_frames_cached(shot):
     run.cancel()
     assert run.run_to_end() == "cancelled" and run.rendered == 2
     assert len(list((tmp_path / "out" / "Scene" / "passes" / "exr").glob("*.exr"))) == 2
-    assert _strips(scene) == []
+    assert strips(scene) == []
 
 
 def _no_camera(bpy, scene):
@@ -125,17 +125,17 @@ def test_bad_input_gives_a_message_and_changes_nothing(shot, damage, message):
     with pytest.raises(RuntimeError, match=message):
         bpy.ops.diffsynth.stylize()
     assert (len(bpy.data.objects), len(bpy.data.materials), scene.render.engine, scene.frame_current) == before
-    assert _strips(scene) == [] and not bpy.context.window_manager.diffsynth_running
+    assert strips(scene) == [] and not bpy.context.window_manager.diffsynth_running
 
 
-def test_engine_failure_is_reported_and_leaves_earlier_strips(shot):
+def test_engine_failure_is_reported_and_leaves_earlierstrips(shot):
     bpy, scene, tmp_path = shot
     assert bpy.ops.diffsynth.stylize() == {"FINISHED"}
     scene.diffsynth.model_kind = "FOLDER"
     scene.diffsynth.model_path = str(tmp_path)  # a folder, but no model in it
     with pytest.raises(RuntimeError, match="cannot load"):
         bpy.ops.diffsynth.stylize()
-    assert len(_strips(scene)) == 1 and bpy.context.window_manager.diffsynth_error_kind == "model"
+    assert len(strips(scene)) == 1 and bpy.context.window_manager.diffsynth_error_kind == "model"
 
 
 def test_headless_cli_stylizes_a_blend_file(shot):
@@ -157,7 +157,7 @@ def test_headless_cli_stylizes_a_blend_file(shot):
     assert sorted(p.name for p in (out / "Scene" / "stylized_v001").glob("frame_*.png")) == \
         ["frame_0006.png", "frame_0007.png"]
     bpy.ops.wm.open_mainfile(filepath=str(copy))
-    (strip,) = _strips(bpy.context.scene)
+    (strip,) = strips(bpy.context.scene)
     assert strip.frame_final_start == 6 and len(strip.elements) == 2 and "a lighthouse" in strip.name
 
     bpy.context.scene.camera = None
