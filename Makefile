@@ -28,7 +28,7 @@ test: $(READY)
 	$(VPY) -m pytest tests
 
 demo: $(READY)
-	$(VPY) -m diffsynth_render.tools.demo
+	MODEL="$(MODEL)" $(VPY) -m diffsynth_render.tools.demo
 
 package: $(READY)
 	$(VPY) -m diffsynth_render.tools.package

@@ -1,6 +1,7 @@
 """Rendering a shot's exact passes with Cycles and turning them into the engine's inputs.
 
-Per frame: depth (Z), normal, vector and a flat-shaded image, plus an object-space surface
+Per frame: depth (Z), normal, vector and a flat grey image lit by direct light only (little
+noise), plus an object-space surface
 coordinate AOV written by a view-layer material override (the user's materials are untouched),
 into one multilayer EXR. Each frame's EXR is kept with a fingerprint of what it depends on
 (camera, objects and their evaluated geometry, render size, pass settings), so a second run on
@@ -19,7 +20,7 @@ from .image_files import read_exr_passes, save_npy, write_png16
 
 AOV_NAME = "diffsynth_coordinate"
 OVERRIDE_MATERIAL = "DiffSynth Guide Override"
-PASS_SAMPLES = 4
+PASS_SAMPLES = 16
 FOLDERS = ("depth", "softedge", "guide", "flow")
 
 
@@ -134,7 +135,7 @@ class PassSetup:
                 self.set(render, attribute, value)
         cycles = scene.cycles
         for attribute, value in (("samples", PASS_SAMPLES), ("use_denoising", False),
-                                 ("use_adaptive_sampling", False), ("pixel_filter_type", "BOX"),
+                                 ("use_adaptive_sampling", False), ("max_bounces", 0), ("pixel_filter_type", "BOX"),
                                  ("filter_width", 0.01), ("device", _cycles_device())):
             self.set(cycles, attribute, value)
         for attribute, value in (("use_motion_blur", False), ("film_transparent", True),

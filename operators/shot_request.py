@@ -42,7 +42,8 @@ def render_size(scene, settings):
     else:
         width, height = settings.width, settings.height
     rounded = (max(8, round(width / 8) * 8), max(8, round(height / 8) * 8))
-    note = "" if rounded == (width, height) else f"{width}x{height} rounded to {rounded[0]}x{rounded[1]} (multiple of 8)"
+    note = "" if rounded == (width, height) else \
+        f"{width}x{height} rounded to {rounded[0]}x{rounded[1]} (multiple of 8)"
     return (width, height) if min(width, height) < MIN_SIDE else rounded, note
 
 

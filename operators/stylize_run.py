@@ -127,7 +127,8 @@ class StylizeRun:
         name = f"{scene.name}: {prompt[:24]} v{self.version:03d}"
         self.strip = import_strip(scene, self.output, name, frame_start=self.request.frames[0])
         scene.diffsynth.last_output = str(self.output)
-        self._end("done", f"{len(self.strip.elements)} frames in strip {self.strip.name!r} (channel {self.strip.channel})")
+        strip = self.strip
+        self._end("done", f"{len(strip.elements)} frames in strip {strip.name!r} (channel {strip.channel})")
         self.fraction = 1.0
 
     def _end(self, state, message):

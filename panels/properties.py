@@ -20,8 +20,9 @@ class DiffSynthShotSettings(bpy.types.PropertyGroup):
     model_path: bpy.props.StringProperty(name="Model Path", subtype="FILE_PATH",
                                          description="Diffusers folder or SD1.5 checkpoint file")
     hub_id: bpy.props.StringProperty(name="Model Id", default="stable-diffusion-v1-5/stable-diffusion-v1-5")
-    tokenizer_path: bpy.props.StringProperty(name="Tokenizer", subtype="DIR_PATH",
-                                             description="For a checkpoint file: a folder with vocab.json and merges.txt")
+    tokenizer_path: bpy.props.StringProperty(
+        name="Tokenizer", subtype="DIR_PATH",
+        description="For a checkpoint file: a folder with vocab.json and merges.txt")
     controlnet_depth: bpy.props.StringProperty(name="Depth ControlNet", default="lllyasviel/control_v11f1p_sd15_depth")
     controlnet_softedge: bpy.props.StringProperty(name="Soft Edge ControlNet",
                                                   default="lllyasviel/control_v11p_sd15_softedge")

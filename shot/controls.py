@@ -7,7 +7,9 @@ normals as unit vectors. Images are (H, W) float32 in [0, 1], row 0 at the top.
 import numpy as np
 
 BACKGROUND = 1e9  # Cycles writes 1e10 where a ray hits nothing
-NORMAL_FULL_EDGE = np.radians(40)  # a crease this sharp or sharper is a full-strength edge
+# Creases between neighbouring pixels' normals: none below NORMAL_NO_EDGE (the facets of a
+# low-poly sphere or cylinder, 360°/32 ≈ 11°, are not edges), full strength from NORMAL_FULL_EDGE.
+NORMAL_NO_EDGE, NORMAL_FULL_EDGE = np.radians(15), np.radians(40)
 DEPTH_FULL_EDGE = 0.02  # relative kink in inverse depth that counts as a full edge
 
 
@@ -47,7 +49,7 @@ def soft_edges(depth, normals, sigma=None):
     edges = np.zeros(depth.shape, np.float32)
     for axis in (0, 1):
         cosine = np.sum(unit * np.roll(unit, 1, axis=axis), axis=-1)
-        crease = np.arccos(np.clip(cosine, -1, 1)) / NORMAL_FULL_EDGE
+        crease = (np.arccos(np.clip(cosine, -1, 1)) - NORMAL_NO_EDGE) / (NORMAL_FULL_EDGE - NORMAL_NO_EDGE)
         crease = np.where(mask & np.roll(mask, 1, axis=axis), crease, 0.0)
         kink = np.abs(np.roll(inverse, 1, axis) - 2 * inverse + np.roll(inverse, -1, axis))
         kink /= np.maximum(np.maximum(inverse, np.roll(inverse, 1, axis)), 1e-12) * DEPTH_FULL_EDGE

@@ -1,13 +1,14 @@
-"""``make demo``: run every part of the shot → stylized-strip path that exists today.
+"""``make demo``: the whole path on a sample shot, with the embedded tiny model (no download).
 
-Today that is: build the sample shot in real Blender (bpy), enable the extension, check the
-engine process through the extension's own operator, and render the shot's shaded frames
-with Cycles. The steps that are not built yet are named at the end.
+Builds an untextured animated shot in real Blender (bpy), enables the extension, checks the
+engine, runs Stylize (passes → DiffSynth engine with deflickering → VSE strip) and saves
+``demo_out/demo.blend`` with the strip. ``MODEL=...`` (a diffusers folder, a checkpoint file or
+a Hugging Face id) stylizes with a real model instead.
 """
 
+import os
 import sys
 import time
-from pathlib import Path
 
 import bpy
 import addon_utils  # importable only once bpy is
@@ -15,49 +16,37 @@ import addon_utils  # importable only once bpy is
 from .extension_cli import REPO_ROOT
 from .sample_shot import build_sample_shot
 
-OUTPUT = REPO_ROOT / "build" / "demo"
-NOT_BUILT_YET = (
-    "exact depth / soft-edge / guide passes (issue 6)",
-    "PatchMatch kernels and the patch-blending deflicker (issues 3, 4)",
-    "the DiffSynth diffusion loop with ControlNets (issue 5)",
-    "the stylized VSE strip and previews (issues 6, 7)",
-)
-
-
-def render_shaded_frames(scene, folder, frames):
-    """Render ``frames`` of ``scene`` with Cycles on the CPU (few samples) as PNGs in ``folder``."""
-    scene.render.engine = "CYCLES"
-    scene.cycles.device = "CPU"
-    scene.cycles.samples = 8
-    scene.cycles.use_denoising = False
-    scene.render.image_settings.file_format = "PNG"
-    paths = []
-    for frame in frames:
-        scene.frame_set(frame)
-        scene.render.filepath = str(folder / f"frame_{frame:04d}.png")
-        bpy.ops.render.render(write_still=True)
-        paths.append(Path(scene.render.filepath))
-    return paths
+OUTPUT = REPO_ROOT / "demo_out"
+PROMPT = "a watercolour painting of toy blocks on a table, soft evening light"
 
 
 def main():
     started = time.perf_counter()
     scene = build_sample_shot()
     addon_utils.enable("diffsynth_render", default_set=True, handle_error=None)
-    print("1. Built the sample shot and enabled the DiffSynth Render extension in bpy", bpy.app.version_string)
-
+    print(f"1. Built the sample shot ({scene.frame_end} frames) and enabled the extension in bpy",
+          bpy.app.version_string)
     result = bpy.ops.diffsynth.check_engine()
     print(f"2. Check Engine {result}: {bpy.context.window_manager.diffsynth_engine_status}")
 
-    OUTPUT.mkdir(parents=True, exist_ok=True)
-    bpy.ops.wm.save_as_mainfile(filepath=str(OUTPUT / "sample_shot.blend"))
-    frames = render_shaded_frames(scene, OUTPUT / "shaded", range(scene.frame_start, scene.frame_end + 1, 4))
-    print(f"3. Rendered {len(frames)} shaded frames with Cycles into {frames[0].parent}")
-    print(f"   Saved the shot as {OUTPUT / 'sample_shot.blend'}")
+    settings = scene.diffsynth
+    settings.output_dir = str(OUTPUT)
+    settings.prompt = PROMPT
+    model = os.environ.get("MODEL")
+    if model:
+        from ..cli import _set_model
 
-    print(f"Done in {time.perf_counter() - started:.1f} s. Not built yet, so not run:")
-    for step in NOT_BUILT_YET:
-        print(f"   - {step}")
+        _set_model(settings, model)
+    stylize_started = time.perf_counter()
+    bpy.ops.diffsynth.stylize()
+    print(f"3. Stylized in {time.perf_counter() - stylize_started:.0f} s: frames in {settings.last_output}")
+    blend = OUTPUT / "demo.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+    print(f"4. Saved {blend} with the result as a VSE strip")
+    print(f"Done in {time.perf_counter() - started:.0f} s.")
+    if not model:
+        print("The embedded tiny model has random weights: its pictures mean nothing. For real pictures:\n"
+              "   make demo MODEL=stable-diffusion-v1-5/stable-diffusion-v1-5   (or a local folder / .safetensors)")
     return 0
 
 

@@ -5,7 +5,7 @@ import math
 import bpy
 
 
-def build_sample_shot(frame_end=24, resolution=(320, 180)):
+def build_sample_shot(frame_end=24, resolution=(256, 144)):
     """Replace the current file's scene content with the sample shot; returns the scene.
 
     A ground plane, a cube that slides and turns, a sphere that bobs, a sun and a camera,
