@@ -7,6 +7,7 @@ import sys
 import bpy
 
 from ..panels.preferences import packages_dir
+from .process_operator import ProcessOperator
 
 # What the engine imports; pip picks the builds for this platform (CUDA torch on Linux/Windows).
 ENGINE_PACKAGES = ("torch", "diffusers>=0.42,<0.43", "transformers>=5,<6", "safetensors", "accelerate", "peft",
@@ -19,7 +20,7 @@ def pip_command(target, packages, offline=False):
     return command + (["--no-index"] if offline else [])
 
 
-class DIFFSYNTH_OT_install_dependencies(bpy.types.Operator):
+class DIFFSYNTH_OT_install_dependencies(ProcessOperator, bpy.types.Operator):
     """Install torch, diffusers and the engine's other packages for Blender's Python (several GB
     with CUDA; needs Blender's online access)"""
 
@@ -30,9 +31,6 @@ class DIFFSYNTH_OT_install_dependencies(bpy.types.Operator):
                                        description="Requirements or wheel files, separated by spaces")
     offline: bpy.props.BoolProperty(name="Offline", default=False, options={"SKIP_SAVE"},
                                     description="Install only from the given files, never from the index")
-
-    _process = None
-    _timer = None
 
     def _start(self, context):
         if not self.offline and not bpy.app.online_access:
@@ -47,33 +45,10 @@ class DIFFSYNTH_OT_install_dependencies(bpy.types.Operator):
         context.window_manager.diffsynth_engine_status = f"Installing the engine's packages into {target}…"
         return True
 
-    def _finish(self, context, output):
+    def _finish(self, context, output, _):
         ok = self._process.returncode == 0
         last = (output.strip().splitlines() or ["no output"])[-1]
         status = "Engine packages installed: press Check Engine" if ok else f"pip failed: {last}"
         context.window_manager.diffsynth_engine_status = status
         self.report({"INFO"} if ok else {"ERROR"}, status)
         return {"FINISHED"} if ok else {"CANCELLED"}
-
-    def execute(self, context):
-        if not self._start(context):
-            return {"CANCELLED"}
-        output, _ = self._process.communicate()
-        return self._finish(context, output)
-
-    def invoke(self, context, event):
-        if bpy.app.background:
-            return self.execute(context)
-        if not self._start(context):
-            return {"CANCELLED"}
-        wm = context.window_manager
-        self._timer = wm.event_timer_add(0.5, window=context.window)
-        wm.modal_handler_add(self)
-        return {"RUNNING_MODAL"}
-
-    def modal(self, context, event):
-        if event.type == "TIMER" and self._process.poll() is not None:
-            context.window_manager.event_timer_remove(self._timer)
-            return self._finish(context, self._process.communicate()[0])
-        return {"PASS_THROUGH"}
-

@@ -66,23 +66,22 @@ def draw_shot_settings(layout, context):
         layout.label(text=wm.diffsynth_engine_status)
 
 
-class DIFFSYNTH_PT_render(bpy.types.Panel):
+class _ShotPanel:
     bl_label = "DiffSynth Render"
+
+    def draw(self, context):
+        draw_shot_settings(self.layout, context)
+
+
+class DIFFSYNTH_PT_render(_ShotPanel, bpy.types.Panel):
     bl_idname = "DIFFSYNTH_PT_render"
     bl_space_type = "PROPERTIES"
     bl_region_type = "WINDOW"
     bl_context = "output"
 
-    def draw(self, context):
-        draw_shot_settings(self.layout, context)
 
-
-class DIFFSYNTH_PT_sidebar(bpy.types.Panel):
-    bl_label = "DiffSynth Render"
+class DIFFSYNTH_PT_sidebar(_ShotPanel, bpy.types.Panel):
     bl_idname = "DIFFSYNTH_PT_sidebar"
     bl_space_type = "VIEW_3D"
     bl_region_type = "UI"
     bl_category = "DiffSynth"
-
-    def draw(self, context):
-        draw_shot_settings(self.layout, context)
