@@ -1,18 +1,24 @@
 """``make demo``: the whole path on a sample shot, with the embedded tiny model (no download).
 
 Builds an untextured animated shot in real Blender (bpy), enables the extension, checks the
-engine, runs Stylize (passes → DiffSynth engine with deflickering → VSE strip) and saves
-``demo_out/demo.blend`` with the strip. ``MODEL=...`` (a diffusers folder, a checkpoint file or
-a Hugging Face id) stylizes with a real model instead.
+engine, runs Stylize (passes → DiffSynth engine with deflickering → VSE strip), then writes into
+``demo_out/``: an mp4 preview (Blender's FFmpeg), a contact sheet, a deflicker comparison (the
+shot stylized again with smoothing off), the job and ``result.json``, and ``demo.blend`` with
+the strip. ``make demo MODEL=...`` (a diffusers folder, a checkpoint file or a Hugging Face id)
+stylizes with a real model instead.
 """
 
+import json
 import os
+import shutil
 import sys
 import time
+from pathlib import Path
 
 import bpy
 import addon_utils  # importable only once bpy is
 
+from . import demo_outputs
 from .extension_cli import REPO_ROOT
 from .sample_shot import build_sample_shot
 
@@ -20,34 +26,75 @@ OUTPUT = REPO_ROOT / "demo_out"
 PROMPT = "a watercolour painting of toy blocks on a table, soft evening light"
 
 
+class Stages:
+    """Times each stage of the demo and prints what it made."""
+
+    def __init__(self):
+        self.started = self.last = time.perf_counter()
+        self.number = 0
+
+    def done(self, text):
+        now = time.perf_counter()
+        self.number += 1
+        print(f"{self.number}. [{now - self.last:5.1f} s] {text}", flush=True)
+        self.last = now
+
+
 def main():
-    started = time.perf_counter()
+    stages = Stages()
+    _clear_previous_results()
     scene = build_sample_shot()
     addon_utils.enable("diffsynth_render", default_set=True, handle_error=None)
-    print(f"1. Built the sample shot ({scene.frame_end} frames) and enabled the extension in bpy",
-          bpy.app.version_string)
-    result = bpy.ops.diffsynth.check_engine()
-    print(f"2. Check Engine {result}: {bpy.context.window_manager.diffsynth_engine_status}")
+    stages.done(f"Built the sample shot ({scene.frame_end} frames, {scene.render.resolution_x}x"
+                f"{scene.render.resolution_y}) and enabled the extension in bpy {bpy.app.version_string}")
+    bpy.ops.diffsynth.check_engine()
+    stages.done(f"Check Engine: {bpy.context.window_manager.diffsynth_engine_status}")
 
     settings = scene.diffsynth
-    settings.output_dir = str(OUTPUT)
-    settings.prompt = PROMPT
+    settings.output_dir, settings.prompt = str(OUTPUT), PROMPT
     model = os.environ.get("MODEL")
     if model:
         from ..cli import _set_model
 
         _set_model(settings, model)
-    stylize_started = time.perf_counter()
     bpy.ops.diffsynth.stylize()
-    print(f"3. Stylized in {time.perf_counter() - stylize_started:.0f} s: frames in {settings.last_output}")
+    stylized = Path(settings.last_output)
+    shot = stylized.parent
+    shutil.copy(shot / "jobs" / "job_v001.json", OUTPUT / "job.json")
+    shutil.copy(stylized / "result.json", OUTPUT / "result.json")
+    timings = json.loads((stylized / "result.json").read_text())["timings_s"]
+    engine = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in timings.items())
+    stages.done(f"Stylized: passes in {shot / 'passes'} (depth/, softedge/, guide/, flow/), frames in {stylized}\n"
+                f"      engine: {engine}")
     blend = OUTPUT / "demo.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(blend))
-    print(f"4. Saved {blend} with the result as a VSE strip")
-    print(f"Done in {time.perf_counter() - started:.0f} s.")
+    stages.done(f"Saved {blend} with the result as a VSE strip")
+    preview = demo_outputs.write_preview(bpy, scene, OUTPUT / "preview.mp4")
+    stages.done(f"Preview {preview} ({preview.stat().st_size // 1024} KiB, Blender's FFmpeg)")
+    sheet = demo_outputs.write_contact_sheet(shot, stylized, OUTPUT / "contact_sheet.png")
+    stages.done(f"Contact sheet {sheet}")
+    unsmoothed = demo_outputs.stylize_without_smoothing(OUTPUT / "job.json", OUTPUT / "without_smoothing")
+    off, on = demo_outputs.write_deflicker_comparison(unsmoothed, stylized, OUTPUT / "deflicker_comparison.png")
+    stages.done(f"Deflicker comparison {OUTPUT / 'deflicker_comparison.png'}: mean change between frames "
+                f"{off:.4f} with smoothing off, {on:.4f} on ({(1 - on / off) * 100:.0f}% less)")
+    print(f"Done in {time.perf_counter() - stages.started:.0f} s; everything is in {OUTPUT}")
     if not model:
         print("The embedded tiny model has random weights: its pictures mean nothing. For real pictures:\n"
               "   make demo MODEL=stable-diffusion-v1-5/stable-diffusion-v1-5   (or a local folder / .safetensors)")
     return 0
+
+
+def _clear_previous_results():
+    """Start from an empty demo_out/, keeping only the pass renders (cached per frame)."""
+    keep = OUTPUT / "Scene" / "passes" / "exr"
+    for path in OUTPUT.glob("*") if OUTPUT.exists() else ():
+        if path.is_dir() and path.name == "Scene":
+            for inner in path.iterdir():
+                if inner != keep.parent:
+                    shutil.rmtree(inner) if inner.is_dir() else inner.unlink()
+        else:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    OUTPUT.mkdir(exist_ok=True)
 
 
 if __name__ == "__main__":
