@@ -55,6 +55,7 @@ def test_stylize_adds_a_strip_that_survives_save_and_reload(shot):
     assert (folder / "result.json").is_file()
     for kind in ("depth", "softedge", "guide", "flow"):
         assert len(list((tmp_path / "out" / "Scene" / "passes" / kind).iterdir())) == FRAMES
+    _check_demo_outputs(bpy, scene, folder, tmp_path)
     assert bpy.ops.diffsynth.stylize() == {"FINISHED"}  # a re-run adds a new version beside the old one
     names = sorted(s.name for s in strips(scene))
     assert len(names) == 2 and names[1].endswith("v002")
@@ -164,3 +165,20 @@ def test_headless_cli_stylizes_a_blend_file(shot):
     bpy.ops.wm.save_as_mainfile(filepath=str(source))
     failed = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert failed.returncode == 1 and "no active camera" in failed.stderr
+
+
+def _check_demo_outputs(bpy, scene, stylized, tmp_path):
+    """The demo's preview, contact sheet and comparison from a real Stylize's output."""
+    import cv2
+
+    from diffsynth_render.tools import demo_outputs
+
+    preview = demo_outputs.write_preview(bpy, scene, tmp_path / "preview.mp4")
+    video = cv2.VideoCapture(str(preview))
+    assert (video.get(cv2.CAP_PROP_FRAME_COUNT), video.get(cv2.CAP_PROP_FRAME_WIDTH)) == (FRAMES, SIZE)
+    assert scene.render.image_settings.file_format != "FFMPEG"  # the scene's settings are back
+    sheet = cv2.imread(str(demo_outputs.write_contact_sheet(stylized.parent, stylized, tmp_path / "sheet.png",
+                                                            frames=(5, 8))))
+    assert sheet.shape[0] > 2 * SIZE and sheet.shape[1] > 4 * SIZE and sheet.std() > 10
+    off, on = demo_outputs.write_deflicker_comparison(stylized, stylized, tmp_path / "cmp.png", frames=(5, 6))
+    assert off == on > 0 and len(demo_outputs.temporal_differences(stylized)) == FRAMES - 1
