@@ -90,13 +90,16 @@ def measure(model, device, frames, size):
     return rows
 
 
-def flop_rows(size=512, smoothing_steps=4):
+def flop_rows(size=512, smoothing_steps=4, frames=5):
     """Floating-point work per frame of SD1.5's parts at ``size``² (counted on the meta device,
-    nothing computed), and what ``smoothing_steps`` VAE round trips add to a 20-step render."""
+    nothing computed): a guided step (UNet + 2 ControlNets, two rows) with plain and with
+    cross-frame attention (first frame ± 1, a batch of ``frames``), one VAE round trip, and what
+    ``smoothing_steps`` round trips add to a 20-step render."""
     import torch
     from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel
     from torch.utils.flop_counter import FlopCounterMode
 
+    from diffsynth_render.engine import attention
     from diffsynth_render.engine.models import sd15_configs as sd15
 
     def teraflops(run):
@@ -105,20 +108,34 @@ def flop_rows(size=512, smoothing_steps=4):
             run()
         return counter.get_total_flops() / 1e12
 
-    latent = size // 8
+    latent, rows = size // 8, 2 * frames  # guidance: a negative and a positive row per frame
     with torch.device("meta"):
         unet, net = UNet2DConditionModel(**sd15.UNET), ControlNetModel(**sd15.CONTROLNET)
         vae = AutoencoderKL(**sd15.VAE)
-        sample, text = torch.empty(2, 4, latent, latent), torch.empty(2, 77, 768)  # two rows: guidance
-        work = {"unet_2_rows": teraflops(lambda: unet(sample, 10, text)),
-                "controlnet_2_rows": teraflops(lambda: net(sample, 10, encoder_hidden_states=text,
-                                                            controlnet_cond=torch.empty(2, 3, size, size))),
-                "vae_decode": teraflops(lambda: vae.decode(torch.empty(1, 4, latent, latent))),
-                "vae_encode": teraflops(lambda: vae.encode(torch.empty(1, 3, size, size)))}
-    render = STEPS * (work["unet_2_rows"] + 2 * work["controlnet_2_rows"]) + work["vae_decode"]
-    extra = smoothing_steps * (work["vae_decode"] + work["vae_encode"])
-    return [{"size": f"{size}²", **{f"{k}_tflop": v for k, v in work.items()}, "render_20_steps_tflop": render,
-             "smoothing_round_trips": smoothing_steps, "round_trips_vs_render": extra / render}]
+    layout = attention.FrameLayout()
+    layout.set(list(range(frames)), neighbours=1, copies=2)
+
+    def guided_step():
+        with torch.device("meta"):
+            sample, text = torch.empty(rows, 4, latent, latent), torch.empty(rows, 77, 768)
+            control = torch.empty(rows, 3, size, size)
+            return (teraflops(lambda: unet(sample, 10, text)) + 2 * teraflops(
+                lambda: net(sample, 10, encoder_hidden_states=text, controlnet_cond=control))) / frames
+
+    plain = guided_step()
+    attention.install([unet, net], layout)
+    cross = guided_step()
+    with torch.device("meta"):
+        decode = teraflops(lambda: vae.decode(torch.empty(1, 4, latent, latent)))
+        encode = teraflops(lambda: vae.encode(torch.empty(1, 3, size, size)))
+    result = []
+    for name, step in (("plain", plain), ("cross-frame", cross)):
+        render = STEPS * step + decode
+        result.append({"size": f"{size}²", "attention": name, "guided_step_tflop": step, "vae_decode_tflop": decode,
+                       "vae_encode_tflop": encode, "render_20_steps_tflop": render,
+                       "smoothing_round_trips": smoothing_steps,
+                       "round_trips_vs_render": smoothing_steps * (decode + encode) / render})
+    return result
 
 
 def run():
