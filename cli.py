@@ -74,7 +74,7 @@ def stylize(args):
         if getattr(args, option) is not None:
             setattr(settings, name, getattr(args, option))
     if args.model:
-        _set_model(settings, args.model)
+        set_model(settings, args.model)
     try:
         bpy.ops.diffsynth.stylize()
     except RuntimeError as error:  # the operator's ERROR report
@@ -87,7 +87,8 @@ def stylize(args):
     return 0
 
 
-def _set_model(settings, model):
+def set_model(settings, model):
+    """Point the shot settings at ``model``: tiny, a folder, a checkpoint file or a Hugging Face id."""
     if model == "tiny":
         settings.model_kind = "TINY"
     elif os.path.isdir(model) or os.path.isfile(model):

@@ -28,7 +28,7 @@ class StylizeRun:
         self.request, self.settings = request, settings
         self.state, self.message, self.error_kind = "passes", "", ""
         self.fraction, self.stage = 0.0, "Rendering passes"
-        self.rendered, self.strip, self.output = 0, None, None
+        self.rendered, self.strip, self.output, self.version = 0, None, None, None
         self._exrs, self._process, self._events, self._stderr = [], None, queue.Queue(), collections.deque(maxlen=40)
         self._cancel = False
 
@@ -82,9 +82,8 @@ class StylizeRun:
     def _start_engine(self):
         self.stage = "Preparing inputs"
         inputs = scene_passes.derive_inputs(self._exrs, self.request.frames, self.request.folder / "passes")
-        version = next_version(self.request.folder)
+        self.version = version = next_version(self.request.folder)
         self.output = self.request.folder / f"stylized_v{version:03d}"
-        self.version = version
         job = build_job(inputs, self.output, self.request.frames[0], self.request.size, **self.settings,
                         model=self.request.model, device=self.request.device)
         path = write_job(job, self.request.folder / "jobs" / f"job_v{version:03d}.json")

@@ -54,9 +54,9 @@ def main():
     settings.output_dir, settings.prompt = str(OUTPUT), PROMPT
     model = os.environ.get("MODEL")
     if model:
-        from ..cli import _set_model
+        from ..cli import set_model
 
-        _set_model(settings, model)
+        set_model(settings, model)
     bpy.ops.diffsynth.stylize()
     stylized = Path(settings.last_output)
     shot = stylized.parent
