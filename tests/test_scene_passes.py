@@ -78,8 +78,12 @@ def test_soft_edges_on_silhouettes_and_creases_only(rendered):
     cube = depth < CAMERA_HEIGHT - 0.5
     rows, cols = np.nonzero(cube)
     top, left = rows.min(), cols.min()
-    assert edges[SIZE // 2, left - 1: left + 1].max() > 0.7  # silhouette against the ground
-    assert edges[top - 1: top + 1, (cols.min() + cols.max()) // 2].max() > 0.7
+    assert edges[top - 1: top + 1, (cols.min() + cols.max()) // 2].max() > 0.7  # top face against the ground
+    assert edges[SIZE // 2, left - 1: left + 1].max() > 0.7  # where the side face meets the ground
+    top_face = np.nonzero(np.abs(depth[SIZE // 2] - (CAMERA_HEIGHT - CUBE_TOP)) < 1e-3)[0]
+    crease = top_face.min()  # the side face (visible, facing the camera) meets the top face here
+    assert crease > left and abs(depth[SIZE // 2, crease] - depth[SIZE // 2, crease - 1]) < 0.5  # no jump
+    assert edges[SIZE // 2, crease - 1: crease + 1].max() > 0.7
     assert edges[4:12, 4:12].max() < 0.05  # flat ground
     assert edges[SIZE // 2, (cols.min() + cols.max()) // 2 + 2] < 0.05  # middle of the cube top
 
