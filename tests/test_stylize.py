@@ -182,3 +182,16 @@ def _check_demo_outputs(bpy, scene, stylized, tmp_path):
     assert sheet.shape[0] > 2 * SIZE and sheet.shape[1] > 4 * SIZE and sheet.std() > 10
     off, on = demo_outputs.write_deflicker_comparison(stylized, stylized, tmp_path / "cmp.png", frames=(5, 6))
     assert off == on > 0 and len(demo_outputs.temporal_differences(stylized)) == FRAMES - 1
+
+
+def test_import_strip_adds_an_output_folder_again(shot):
+    bpy, scene, tmp_path = shot
+    assert bpy.ops.diffsynth.stylize() == {"FINISHED"}
+    folder = scene.diffsynth.last_output
+    assert bpy.ops.diffsynth.import_strip(directory=folder) == {"FINISHED"}
+    first, second = sorted(strips(scene), key=lambda s: s.channel)
+    assert (second.channel, second.frame_final_start, len(second.elements)) == (2, 5, FRAMES)
+    assert second.name == "stylized_v001"
+    with pytest.raises(RuntimeError, match="holds no frame_"):
+        bpy.ops.diffsynth.import_strip(directory=str(tmp_path))
+    assert len(strips(scene)) == 2
