@@ -195,3 +195,12 @@ def test_import_strip_adds_an_output_folder_again(shot):
     with pytest.raises(RuntimeError, match="holds no frame_"):
         bpy.ops.diffsynth.import_strip(directory=str(tmp_path))
     assert len(strips(scene)) == 2
+
+
+def test_render_passes_operator_prepares_inputs_and_then_renders_nothing(shot, capsys):
+    bpy, scene, tmp_path = shot
+    assert bpy.ops.diffsynth.render_passes() == {"FINISHED"}
+    assert f"({FRAMES} of {FRAMES} frames rendered)" in capsys.readouterr().out
+    assert bpy.ops.diffsynth.render_passes() == {"FINISHED"}
+    assert f"(0 of {FRAMES} frames rendered)" in capsys.readouterr().out
+    assert len(list((tmp_path / "out" / "Scene" / "passes" / "softedge").glob("*.png"))) == FRAMES
