@@ -30,6 +30,7 @@ class StylizeRun:
         self.fraction, self.stage = 0.0, "Rendering passes"
         self.rendered, self.strip, self.output, self.version = 0, None, None, None
         self._exrs, self._process, self._events, self._stderr = [], None, queue.Queue(), collections.deque(maxlen=40)
+        self._stdout_pump = None
         self._cancel = False
 
     @property
@@ -89,19 +90,33 @@ class StylizeRun:
         path = write_job(job, self.request.folder / "jobs" / f"job_v{version:03d}.json")
         self._process = start_engine(self.request.python, "run", str(path), "--progress", "jsonl",
                                      packages=self.request.packages)
-        for stream, sink in ((self._process.stdout, self._events.put), (self._process.stderr, self._stderr.append)):
-            threading.Thread(target=_pump, args=(stream, sink), daemon=True).start()
+        self._stdout_pump = threading.Thread(target=_pump, args=(self._process.stdout, self._events.put), daemon=True)
+        self._stdout_pump.start()
+        threading.Thread(target=_pump, args=(self._process.stderr, self._stderr.append), daemon=True).start()
         self.state, self.stage = "engine", "Starting engine"
 
     def _read_engine(self, wait):
-        try:
-            line = self._events.get(timeout=POLL_S if wait else 0.0)
-        except queue.Empty:
-            if self._process.poll() is not None and self._events.empty():
-                self._process.wait()
+        """Handle every event the engine has printed so far (waiting a little for the first one
+        with ``wait``); a process that ended without a final event is a failure."""
+        for line in self._available_lines(wait):
+            self._handle(line)
+            if not self.running:
+                return
+        if self._process.poll() is not None:
+            self._stdout_pump.join()  # its last lines may still be on their way into the queue
+            if self._events.empty():
                 last = self._stderr[-1] if self._stderr else "no output"
                 self._end("failed", f"The engine stopped (exit {self._process.returncode}) without a result: {last}")
+
+    def _available_lines(self, wait):
+        try:
+            yield self._events.get(timeout=POLL_S if wait else 0.0)
+            while True:
+                yield self._events.get_nowait()
+        except queue.Empty:
             return
+
+    def _handle(self, line):
         try:
             event = json.loads(line)
         except ValueError:

@@ -75,7 +75,7 @@ def test_cancel_in_the_engine_leaves_no_strip_and_no_partial_frames(shot):
     bpy, scene, _ = shot
     scene.diffsynth.steps = 30
     run = StylizeRun(shot_request(bpy.context), run_settings(scene.diffsynth))
-    while run.running and not run.stage.startswith("Denoise step 2"):
+    while run.running and not run.stage.startswith("Denoise"):
         run.advance(wait=True)
     run.cancel()
     assert run.run_to_end() == "cancelled", run.message
