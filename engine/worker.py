@@ -169,8 +169,9 @@ class StopRequest:
     SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
     def __init__(self, cancel_file):
+        # A cancel file that is already there counts: it may have been written while this
+        # process was still starting. The file is removed when the job ends, however it ends.
         self.cancel_file, self.requested = cancel_file, False
-        cancel_file.unlink(missing_ok=True)  # left over from an earlier job
         self._previous = {sig: signal.signal(sig, self._on_signal) for sig in self.SIGNALS}
 
     def _on_signal(self, signum, frame):

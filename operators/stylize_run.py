@@ -41,6 +41,7 @@ class StylizeRun:
         """Stop at the next piece of work."""
         self._cancel = True
         if self.state == "engine" and self.output is not None:
+            self.output.mkdir(parents=True, exist_ok=True)  # the engine may not have made it yet
             (self.output / "cancel").write_text("")
 
     def run_to_end(self, report=None):

@@ -208,3 +208,13 @@ def test_failures_become_one_clear_error_event(error, kind, status, capsys):
     assert event["event"] == "error" and event["kind"] == kind
     if kind == "out-of-memory":
         assert "lower the size or batch_frames" in event["message"]
+
+
+def test_a_cancel_file_written_before_the_engine_started_counts(job):
+    path, _ = job
+    out = path.parent / "out"
+    out.mkdir()
+    (out / "cancel").write_text("")
+    status, events = _run(path)
+    assert status == 130 and events[-1]["kind"] == "cancelled"
+    assert _out_files(out) == []  # the cancel file is gone too: the next run starts clean
