@@ -133,9 +133,10 @@ class _Checker:
                   for i, value in enumerate(self.get("guides", (list,), [], required=True))]
         flow_value = self.get("flow", (str, list))
         flow = None if flow_value is None else self.frames("flow", flow_value, (NPY,))
-        counts = {name: len(files) for name, files in {**{f"controls.{n}.frames": f for n, f in controls.items()},
-                                                        **{f"guides[{i}]": g for i, g in enumerate(guides)},
-                                                        "flow": flow or None}.items() if files}
+        sequences = {f"controls.{name}.frames": files for name, files in controls.items()}
+        sequences.update({f"guides[{index}]": files for index, files in enumerate(guides)})
+        sequences["flow"] = flow
+        counts = {field: len(files) for field, files in sequences.items() if files}
         if len(set(counts.values())) > 1:
             listed = ", ".join(f"{field} has {count}" for field, count in counts.items())
             self.problem("frames", f"every sequence needs as many frames: {listed}")
@@ -148,11 +149,12 @@ class _Checker:
         device = self.get("device", (str,), "auto")
         if device is not None and device.split(":")[0] not in DEVICES:
             self.problem("device", f"must be one of {', '.join(DEVICES)} (or cuda:N), not {json.dumps(device)}")
+        first_frame = self.number("first_frame", 1, 0, integer=True)
         if self.problems:
             raise JobError(self.problems)
-        return Job(path=path, output=self.base / output, first_frame=self.number("first_frame", 1, 0, integer=True),
-                   controls=controls, guides=guides, flow=flow, model=model, size=size, device=device,
-                   settings=settings, preset=preset, raw=self.raw)
+        return Job(path=path, output=self.base / output, first_frame=first_frame, controls=controls,
+                   guides=guides, flow=flow, model=model, size=size, device=device, settings=settings,
+                   preset=preset, raw=self.raw)
 
     def controls(self):
         entries = self.get("controls", (dict,), {}, required=True)

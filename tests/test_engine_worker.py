@@ -144,6 +144,7 @@ BAD_FIELDS = [
     (lambda j: j["smoothing"].update(mode="slow"), "smoothing.mode: must be one of fast, balanced"),
     (lambda j: j.update(cross_frame={"neighbours": -2}), "cross_frame.neighbours: must be ≥ 0"),
     (lambda j: j.update(model={"base": 7}), "model.base: must be text"),
+    (lambda j: j.update(first_frame=-3), "first_frame: must be ≥ 0"),
 ]
 
 
