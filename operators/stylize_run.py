@@ -6,6 +6,7 @@ JSON-lines progress read by threads) → the frames as a VSE strip. The modal op
 next piece: between pass frames, or by the engine's cancel file within one denoising step.
 """
 
+import atexit
 import collections
 import json
 import queue
@@ -91,6 +92,7 @@ class StylizeRun:
         path = write_job(job, self.request.folder / "jobs" / f"job_v{version:03d}.json")
         self._process = start_engine(self.request.python, "run", str(path), "--progress", "jsonl",
                                      packages=self.request.packages)
+        atexit.register(self._stop_engine)  # quitting Blender mid-run must not leave the engine running
         self._stdout_pump = threading.Thread(target=_pump, args=(self._process.stdout, self._events.put), daemon=True)
         self._stdout_pump.start()
         threading.Thread(target=_pump, args=(self._process.stderr, self._stderr.append), daemon=True).start()
@@ -148,9 +150,14 @@ class StylizeRun:
 
     def _end(self, state, message):
         self.state, self.message, self.stage = state, message, message
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
+        if self._process is not None:
+            self._stop_engine()
             self._process.wait()
+            atexit.unregister(self._stop_engine)
+
+    def _stop_engine(self):
+        if self._process.poll() is None:
+            self._process.terminate()
 
 
 def _pump(stream, sink):
