@@ -42,10 +42,6 @@ class Job:
     preset: str
     raw: dict
 
-    @property
-    def frame_count(self):
-        return len(next(iter(self.controls.values())))
-
     def frame_name(self, index):
         """File name of the ``index``-th output frame."""
         return f"frame_{self.first_frame + index:04d}.png"

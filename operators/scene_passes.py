@@ -24,11 +24,6 @@ PASS_SAMPLES = 16
 FOLDERS = ("depth", "softedge", "guide", "flow")
 
 
-def shot_folder(scene, output_dir):
-    """The shot's folder under the output folder, named after the scene."""
-    return Path(output_dir) / bpy.path.clean_name(scene.name)
-
-
 def render_passes(scene, frames, folder, size=None, progress=None):
     """Render the EXR of each frame of ``frames`` whose fingerprint changed, at ``size`` (width,
     height; default the scene's); returns (EXR paths, frames rendered). ``progress(done, total)``

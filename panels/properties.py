@@ -2,6 +2,8 @@
 
 import bpy
 
+from ..shot.job_spec import DEFAULT_BASE, DEFAULT_CONTROLNETS
+
 PRESETS = [("stylize", "Stylize", "Smoothing at 4 of 20 steps and at the end, window 30: the everyday choice"),
            ("paper-3d", "Paper 3D", "Smoothing at every step, window over the whole shot: steadiest, slowest"),
            ("fast-preview", "Fast Preview", "8 steps, smoothing only at the end: a quick look")]
@@ -19,13 +21,12 @@ class DiffSynthShotSettings(bpy.types.PropertyGroup):
     model_kind: bpy.props.EnumProperty(name="Model", items=MODEL_KINDS, default="TINY")
     model_path: bpy.props.StringProperty(name="Model Path", subtype="FILE_PATH",
                                          description="Diffusers folder or SD1.5 checkpoint file")
-    hub_id: bpy.props.StringProperty(name="Model Id", default="stable-diffusion-v1-5/stable-diffusion-v1-5")
+    hub_id: bpy.props.StringProperty(name="Model Id", default=DEFAULT_BASE)
     tokenizer_path: bpy.props.StringProperty(
         name="Tokenizer", subtype="DIR_PATH",
         description="For a checkpoint file: a folder with vocab.json and merges.txt")
-    controlnet_depth: bpy.props.StringProperty(name="Depth ControlNet", default="lllyasviel/control_v11f1p_sd15_depth")
-    controlnet_softedge: bpy.props.StringProperty(name="Soft Edge ControlNet",
-                                                  default="lllyasviel/control_v11p_sd15_softedge")
+    controlnet_depth: bpy.props.StringProperty(name="Depth ControlNet", default=DEFAULT_CONTROLNETS["depth"])
+    controlnet_softedge: bpy.props.StringProperty(name="Soft Edge ControlNet", default=DEFAULT_CONTROLNETS["softedge"])
     depth_weight: bpy.props.FloatProperty(name="Depth Weight", default=1.0, min=0.0, max=2.0)
     softedge_weight: bpy.props.FloatProperty(name="Soft Edge Weight", default=0.8, min=0.0, max=2.0)
     preset: bpy.props.EnumProperty(name="Preset", items=PRESETS, default="stylize")
