@@ -57,6 +57,7 @@ def main():
         from ..cli import set_model
 
         set_model(settings, model)
+        _allow_downloads()  # MODEL= asks for a real model: fetch what is not cached (Hugging Face ids)
     bpy.ops.diffsynth.stylize()
     stylized = Path(settings.last_output)
     shot = stylized.parent
@@ -82,6 +83,11 @@ def main():
         print("The embedded tiny model has random weights: its pictures mean nothing. For real pictures:\n"
               "   make demo MODEL=stable-diffusion-v1-5/stable-diffusion-v1-5   (or a local folder / .safetensors)")
     return 0
+
+
+def _allow_downloads():
+    bpy.context.preferences.system.use_online_access = True
+    bpy.context.preferences.addons["diffsynth_render"].preferences.allow_downloads = True
 
 
 def _clear_previous_results():
