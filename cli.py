@@ -2,7 +2,7 @@
 
     python -m diffsynth_render.cli stylize SCENE.blend --out DIR [--frames 1-48] [--size 512x512]
         [--prompt TEXT] [--negative TEXT] [--model tiny|FOLDER|FILE|HF_ID] [--preset stylize]
-        [--steps N] [--seed N] [--save-blend OUT.blend]
+        [--steps N] [--seed N] [--allow-downloads] [--save-blend OUT.blend]
 
 SCENE.blend itself is never written; ``--save-blend`` saves a copy with the new strip. Exit
 status 0 on success, 1 when the stylize failed or was cancelled, 2 for bad arguments.
@@ -31,6 +31,8 @@ def build_parser():
     stylize.add_argument("--preset", choices=PRESETS)
     stylize.add_argument("--steps", type=int, help="denoising steps (default: the preset's)")
     stylize.add_argument("--seed", type=int)
+    stylize.add_argument("--allow-downloads", action="store_true",
+                         help="fetch Hugging Face models missing from the cache (otherwise only the cache is read)")
     stylize.add_argument("--save-blend", type=Path, metavar="OUT.blend", help="save a copy of the file with the strip")
     return parser
 
@@ -75,6 +77,9 @@ def stylize(args):
             setattr(settings, name, getattr(args, option))
     if args.model:
         set_model(settings, args.model)
+    if args.allow_downloads:
+        bpy.context.preferences.system.use_online_access = True
+        bpy.context.preferences.addons[__package__].preferences.allow_downloads = True
     try:
         bpy.ops.diffsynth.stylize()
     except RuntimeError as error:  # the operator's ERROR report
