@@ -101,16 +101,12 @@ class DiffSynthPipeline:
 
     def _predict_batches(self, noisy, timestep, step, settings, prompts, controls, report):
         count = len(noisy)
-        batches = frame_batches(count, self.batch_frames)
         noise = torch.empty_like(noisy)
-        done = 0
-        for batch in batches:
-            frames = with_context(batch, count, settings.cross_frame) if settings.cross_frame.enabled else batch
-            rows = [frames.index(f) for f in batch]
-            noise[batch[0]:batch[-1] + 1] = self._predict_frames(noisy, frames, timestep, step, settings, prompts,
-                                                                 controls)[rows]
-            done += len(batch)
-            report("denoise", step, settings.steps, done, count)
+        self.layout.new_step()
+        for batch in frame_batches(count, self.batch_frames):
+            noise[batch[0]:batch[-1] + 1] = self._predict_frames(noisy, batch, timestep, step, settings, prompts,
+                                                                 controls)
+            report("denoise", step, settings.steps, batch[-1] + 1, count)
         return noise
 
     def _predict_frames(self, noisy, frames, timestep, step, settings, prompts, controls):
@@ -120,7 +116,7 @@ class DiffSynthPipeline:
         sample = self.parts.scheduler.scale_model_input(sample, timestep)
         text = prompts.repeat_interleave(len(frames), dim=0)
         if settings.cross_frame.enabled:
-            self.layout.set(frames, settings.cross_frame.neighbours, copies)
+            self.layout.set(frames, settings.cross_frame.neighbours, copies, stored=range(frames[0]))
         down, mid = None, None
         for name, images in controls.items():
             scale = settings.controls[name].scale_at(step, settings.steps)
@@ -160,14 +156,6 @@ class DiffSynthPipeline:
 def frame_batches(count, size):
     """Consecutive runs of at most ``size`` frame indices covering ``count`` frames."""
     return [list(range(start, min(start + size, count))) for start in range(0, count, size)]
-
-
-def with_context(batch, count, cross_frame):
-    """``batch`` plus the frames its cross-frame attention reads (the first frame and the
-    neighbours just outside the batch), in shot order."""
-    reach = cross_frame.neighbours
-    context = {0} | set(range(batch[0] - reach, batch[0])) | set(range(batch[-1] + 1, batch[-1] + 1 + reach))
-    return sorted(set(batch) | {f for f in context if 0 <= f < count})
 
 
 def _shot_shape(controls, controlnets, settings):

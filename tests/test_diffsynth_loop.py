@@ -11,7 +11,7 @@ import torch
 from diffsynth_render.engine.attention import FrameLayout
 from diffsynth_render.engine.deflicker import BlendSettings, PatchBlender
 from diffsynth_render.engine.models import build_tiny
-from diffsynth_render.engine.pipeline import DiffSynthPipeline, with_context
+from diffsynth_render.engine.pipeline import DiffSynthPipeline
 from diffsynth_render.engine.render_settings import ControlSettings, CrossFrameSettings, RenderSettings, preset_values
 
 pytestmark = pytest.mark.filterwarnings("ignore")
@@ -134,14 +134,19 @@ def test_cross_frame_attention_with_the_first_frame_does_not_depend_on_batching(
     assert float((pipeline(_settings(), controls)[1:] - whole[1:]).abs().mean()) > 1e-5  # neighbours matter too
 
 
-def test_frame_layout_and_batch_context():
+def test_frame_layout_reads_stored_frames_and_keeps_what_later_batches_need():
     layout = FrameLayout()
-    layout.set([0, 3, 4, 5], neighbours=1, copies=2)
-    assert layout.index[:4].tolist() == [[0, 0, 0, 0], [0, 1, 2, 0], [0, 1, 2, 3], [0, 2, 3, 0]]
-    assert layout.valid[:4].sum(dim=1).tolist() == [1, 3, 4, 3]
-    assert layout.index[4:].tolist() == [[4, 4, 4, 4], [4, 5, 6, 4], [4, 5, 6, 7], [4, 6, 7, 4]]
-    assert with_context([4, 5], 10, CrossFrameSettings(neighbours=1)) == [0, 3, 4, 5, 6]
-    assert with_context([0, 1], 2, CrossFrameSettings(neighbours=2)) == [0, 1]
+    layout.set([0, 1, 2], neighbours=1, copies=2)
+    assert layout.cached == [] and layout.keep == [0, 2] and layout.retain == {0, 2}
+    assert layout.index[:3].tolist() == [[0, 1, 0], [0, 1, 2], [0, 1, 2]]
+    assert layout.valid[:3].sum(dim=1).tolist() == [2, 3, 3]
+    layout.set([3, 4], neighbours=1, copies=2, stored=range(3))
+    assert layout.cached == [0, 2]  # pool: 3, 4, then the stored 0 and 2
+    assert layout.index[:2].tolist() == [[0, 1, 2, 3], [0, 1, 2, 0]]  # positions in the pool, padded
+    assert layout.index[2:].tolist() == [[4, 5, 6, 7], [4, 5, 6, 4]]  # the positive copy's pool follows
+    assert layout.valid.sum(dim=1).tolist() == [4, 3, 4, 3]  # frame 4 has no frame 5 yet
+    with pytest.raises(ValueError, match="first frame"):
+        FrameLayout().set([3, 4], neighbours=1)
 
 
 def test_presets_and_setting_errors():
@@ -154,6 +159,18 @@ def test_presets_and_setting_errors():
         _settings(smoothing_steps=(5,))
     with pytest.raises(ValueError, match="start 0.5 and end 0.5"):
         ControlSettings(1.0, 0.5, 0.5)
+
+
+def test_batches_reuse_stored_frames_only_the_last_of_a_batch_misses_a_neighbour(shot):
+    controls, _ = shot
+    pipeline = DiffSynthPipeline(build_tiny())
+    whole = pipeline(_settings(), controls)
+    batched = pipeline(_settings(batch_frames=2), controls)  # batches [0, 1] and [2, 3]
+    change = [float((batched[f] - whole[f]).abs().mean()) for f in range(FRAMES)]
+    # Frame 1 could not see frame 2 (not computed yet); the others differ only through it. Frame
+    # 3, the shot's last, has no neighbour ahead either way.
+    assert change[1] > 5 * max(change[0], change[2], change[3]), change
+    assert max(change) < 1e-3
 
 
 def test_a_batch_out_of_gpu_memory_is_halved_and_the_step_redone(shot, monkeypatch):
@@ -173,7 +190,7 @@ def test_a_batch_out_of_gpu_memory_is_halved_and_the_step_redone(shot, monkeypat
     monkeypatch.setattr(type(pipeline.parts.unet), "forward", small_memory)
     torch.testing.assert_close(pipeline(anchored, controls), whole, atol=1e-5, rtol=0)
     assert rows_seen[0] == 2 * FRAMES and pipeline.batch_frames == 2
-    assert max(rows_seen[1:]) == 6  # frame 0 rides along with each later batch
+    assert max(rows_seen[1:]) == 4  # frame 0 is not computed again: its attention inputs are stored
 
 
 def test_frames_per_batch_follows_size_and_setting():
