@@ -75,8 +75,8 @@ class CrossFrameAttnProcessor:
         pool = per_copy
         if layout.cached:
             pool = torch.cat([per_copy, torch.stack([self.stored[f] for f in layout.cached], dim=1)], dim=1)
-        for frame in layout.keep:
-            self.stored[frame] = per_copy[:, layout.frames.index(frame)]
+        for frame in layout.keep:  # a copy: a view would keep the whole batch's input alive
+            self.stored[frame] = per_copy[:, layout.frames.index(frame)].clone()
         self.stored = {frame: kept for frame, kept in self.stored.items() if frame in layout.retain}
         pool = pool.reshape(-1, length, channels)
         index = layout.index.to(hidden_states.device)

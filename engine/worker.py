@@ -123,15 +123,16 @@ def _failure(events, error):
                             "engine's dependencies (Install Dependencies in the add-on's preferences)",
                             MISSING_PACKAGES)
     from .models import ModelError
+    from .models.sources import first_line
 
     if isinstance(error, ModelError):
         return events.error("model", str(error), MODEL)
     if _out_of_memory(error):
-        return events.error("out-of-memory", f"out of memory ({_first_line(error)}): lower the size or "
+        return events.error("out-of-memory", f"out of memory ({first_line(error)}): lower the size or "
                             "batch_frames, or use a smaller smoothing window", OUT_OF_MEMORY)
     if isinstance(error, ValueError):
         return events.error("input", str(error), BAD_INPUT)
-    return events.error("internal", f"{type(error).__name__}: {_first_line(error)}", FAILED)
+    return events.error("internal", f"{type(error).__name__}: {first_line(error)}", FAILED)
 
 
 def _out_of_memory(error):
@@ -141,10 +142,6 @@ def _out_of_memory(error):
 
     return isinstance(error, torch.OutOfMemoryError) or "out of memory" in str(error).lower() or \
         "can't allocate memory" in str(error)
-
-
-def _first_line(error):
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def _quiet_libraries():

@@ -17,9 +17,10 @@ def _oiio():
     return OpenImageIO
 
 
-def read_exr_passes(path):
-    """Every pass of a multilayer EXR (all parts: Blender 5 writes one part per pass), as
-    {pass name: (H, W, C) float32, row 0 at the top}; raises OSError if it cannot be read."""
+def read_exr_passes(path, names=None):
+    """The passes of a multilayer EXR (all parts: Blender 5 writes one part per pass; only the
+    parts holding ``names`` when given), as {pass name: (H, W, C) float32, row 0 at the top};
+    raises OSError if it cannot be read."""
     oiio = _oiio()
     image = oiio.ImageInput.open(str(path))
     if image is None:
@@ -28,17 +29,23 @@ def read_exr_passes(path):
     try:
         while True:
             spec = image.spec()
-            pixels = image.read_image(part, 0, 0, spec.nchannels, "float")
-            for index, channel in enumerate(spec.channelnames):
-                layer, _, component = channel.rpartition(".")
-                name = layer.rpartition(".")[2] or component  # "ViewLayer.Depth.Z" → Depth
-                passes.setdefault(name, []).append(pixels[..., index])
+            channels = [_pass_name(channel) for channel in spec.channelnames]
+            if names is None or set(names) & set(channels):
+                pixels = image.read_image(part, 0, 0, spec.nchannels, "float")
+                for index, name in enumerate(channels):
+                    if names is None or name in names:
+                        passes.setdefault(name, []).append(pixels[..., index])
             part += 1
             if not image.seek_subimage(part, 0):
                 break
     finally:
         image.close()
     return {name: np.stack(channels, axis=-1).astype(np.float32) for name, channels in passes.items()}
+
+
+def _pass_name(channel):
+    layer, _, component = channel.rpartition(".")
+    return layer.rpartition(".")[2] or component  # "ViewLayer.Depth.Z" → Depth
 
 
 def write_png16(path, image):

@@ -53,12 +53,13 @@ def derive_inputs(exr_paths, frames, folder):
     folder = Path(folder)
     for name in FOLDERS:
         (folder / name).mkdir(parents=True, exist_ok=True)
-    passes = [read_exr_passes(path) for path in exr_paths]
-    depths = [p["Depth"][..., 0] for p in passes]
-    near, far = controls.depth_range(depths)
-    coordinates = [p[AOV_NAME][..., :3] for p in passes]
-    low, high = guides.coordinate_range(coordinates, depths)
-    for frame, shot_pass, depth, coordinate in zip(frames, passes, depths, coordinates):
+    # The shot-wide ranges first, then each frame; one EXR in memory at a time, however long the shot.
+    near, far = controls.depth_range(p["Depth"][..., 0] for p in _each(exr_paths, "Depth"))
+    low, high = guides.coordinate_range((p[AOV_NAME][..., :3], p["Depth"][..., 0])
+                                        for p in _each(exr_paths, "Depth", AOV_NAME))
+    for frame, path in zip(frames, exr_paths):
+        shot_pass = read_exr_passes(path)
+        depth, coordinate = shot_pass["Depth"][..., 0], shot_pass[AOV_NAME][..., :3]
         name = f"frame_{frame:04d}"
         depth_image = controls.depth_control(depth, near, far)
         write_png16(folder / "depth" / f"{name}.png", np.repeat(depth_image[..., None], 3, axis=-1))
@@ -69,6 +70,11 @@ def derive_inputs(exr_paths, frames, folder):
         save_npy(folder / "guide" / f"{name}.npy", guide)
         save_npy(folder / "flow" / f"{name}.npy", guides.flow_from_vector(shot_pass["Vector"]))
     return {name: folder / name for name in FOLDERS}
+
+
+def _each(exr_paths, *names):
+    for path in exr_paths:
+        yield read_exr_passes(path, names)
 
 
 def fingerprint(scene, depsgraph):

@@ -19,13 +19,16 @@ def geometry_mask(depth):
 
 
 def depth_range(depths):
-    """(near, far) camera distances over every frame of a shot; raises ValueError if no frame
-    shows any geometry."""
-    hits = [d[geometry_mask(d)] for d in depths]
-    hits = [h for h in hits if h.size]
-    if not hits:
+    """(near, far) camera distances over every frame of a shot (any iterable, read once); raises
+    ValueError if no frame shows any geometry."""
+    near, far = np.inf, -np.inf
+    for depth in depths:
+        hits = depth[geometry_mask(depth)]
+        if hits.size:
+            near, far = min(near, float(hits.min())), max(far, float(hits.max()))
+    if near > far:
         raise ValueError("no frame shows any geometry: is the camera looking at the scene?")
-    return float(min(h.min() for h in hits)), float(max(h.max() for h in hits))
+    return near, far
 
 
 def depth_control(depth, near, far):

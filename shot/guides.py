@@ -13,11 +13,17 @@ GUIDE_CHANNELS = ("shaded R", "shaded G", "shaded B", "depth", "normal X", "norm
                   "coordinate X", "coordinate Y", "coordinate Z")
 
 
-def coordinate_range(coordinates, depths):
-    """(low, high) per axis of the surface coordinates seen over a shot (background excluded)."""
-    seen = [c[geometry_mask(d)] for c, d in zip(coordinates, depths)]
-    seen = np.concatenate([s for s in seen if s.size] or [np.zeros((1, 3), np.float32)])
-    return seen.min(axis=0), seen.max(axis=0)
+def coordinate_range(frames):
+    """(low, high) per axis of the surface coordinates seen over a shot (background excluded);
+    ``frames``: any iterable of (coordinates, depth), read once, frame by frame."""
+    low, high = np.full(3, np.inf, np.float32), np.full(3, -np.inf, np.float32)
+    for coordinate, depth in frames:
+        seen = coordinate[geometry_mask(depth)]
+        if seen.size:
+            low, high = np.minimum(low, seen.min(axis=0)), np.maximum(high, seen.max(axis=0))
+    if np.any(low > high):
+        return np.zeros(3, np.float32), np.zeros(3, np.float32)
+    return low, high
 
 
 def guide_frame(shaded, depth_control, normals, coordinates, depth, coordinate_low, coordinate_high):

@@ -93,7 +93,7 @@ def _pretrained(cls, source, kind, allow_network, cache_dir, subfolder=None):
         if kind == "hub" and not allow_network:
             raise ModelError(f"model {part!r} is not in the local cache and downloads are not allowed: allow "
                              "downloads once, or give a local folder or checkpoint file") from error
-        raise ModelError(f"cannot load {cls.__name__} from {part!r}: {_first_line(error)}") from error
+        raise ModelError(f"cannot load {cls.__name__} from {part!r}: {first_line(error)}") from error
 
 
 def _checkpoint(path, tokenizer):
@@ -110,7 +110,7 @@ def _checkpoint(path, tokenizer):
             pipe = StableDiffusionPipeline.from_single_file(str(path), config=config, local_files_only=True,
                                                             safety_checker=None, requires_safety_checker=False)
         except Exception as error:  # diffusers raises many kinds for a bad file
-            raise ModelError(f"cannot load checkpoint {str(path)!r}: {_first_line(error)}") from error
+            raise ModelError(f"cannot load checkpoint {str(path)!r}: {first_line(error)}") from error
     parts = {part: getattr(pipe, part) for part in PARTS}
     return Components(**parts, controlnets={}, origin={"model": str(path)}, hashes={"model": _hash_source(str(path))})
 
@@ -130,7 +130,7 @@ def _controlnet(name, source, allow_network, cache_dir):
             return ControlNetModel.from_single_file(str(path), config=str(Path(config) / "controlnet"),
                                                     local_files_only=True)
         except Exception as error:
-            raise ModelError(f"ControlNet {name!r}: cannot load {str(path)!r}: {_first_line(error)}") from error
+            raise ModelError(f"ControlNet {name!r}: cannot load {str(path)!r}: {first_line(error)}") from error
 
 
 def _load_embedding(parts, path):
@@ -141,7 +141,7 @@ def _load_embedding(parts, path):
     try:
         pipe.load_textual_inversion(str(path), token=f"<{path.stem}>")
     except Exception as error:
-        raise ModelError(f"cannot load embedding {str(path)!r}: {_first_line(error)}") from error
+        raise ModelError(f"cannot load embedding {str(path)!r}: {first_line(error)}") from error
     parts.origin.setdefault("embeddings", []).append(str(path))
     parts.hashes[f"embedding_{path.stem}"] = _hash_source(str(path))
 
@@ -160,7 +160,7 @@ def _fuse_loras(parts, loras):
         pipe.fuse_lora(adapter_names=names)
         pipe.unload_lora_weights()
     except Exception as error:
-        raise ModelError(f"cannot apply LoRA {str(loras[0][0])!r}: {_first_line(error)}") from error
+        raise ModelError(f"cannot apply LoRA {str(loras[0][0])!r}: {first_line(error)}") from error
     for path, scale in loras:
         parts.origin.setdefault("loras", []).append({"path": str(path), "scale": scale})
         parts.hashes[f"lora_{path.stem}"] = _hash_source(str(path))
@@ -187,5 +187,6 @@ def _hash_source(source):
     return digest.hexdigest()
 
 
-def _first_line(error):
+def first_line(error):
+    """The first line of an exception's message (its type's name when it has none)."""
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
