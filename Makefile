@@ -11,12 +11,16 @@ FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
 
 .PHONY: venv test demo package bench constraints clean
 
+# The repository root is the package: `python -m` run here must not put it on sys.path, where its
+# folders would pass for libraries of the same name (diffusers probes for a top-level `kernels`).
+export PYTHONSAFEPATH := 1
+
 # bpy started by the demo and benchmarks keeps its settings here, never in your Blender config.
 demo bench: export BLENDER_USER_RESOURCES = $(CURDIR)/build/blender-user
 
 venv: $(READY)
 
-$(READY): requirements.txt constraints.txt
+$(READY): requirements.txt engine/requirements.txt constraints.txt
 	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install --quiet $(FIND_LINKS) -r requirements.txt -c constraints.txt
 	mkdir -p $(VENV)/src

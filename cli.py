@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-PRESETS = ("stylize", "paper-3d", "fast-preview")
+from .contract import PRESETS, Exit
 
 
 def build_parser():
@@ -60,7 +60,7 @@ def stylize(args):
 
     if not args.blend.is_file():
         print(f"cli: {args.blend} does not exist", file=sys.stderr)
-        return 2
+        return Exit.BAD_INPUT
     bpy.ops.wm.open_mainfile(filepath=str(args.blend))
     addon_utils.enable(__package__, default_set=True)
     settings = bpy.context.scene.diffsynth
@@ -84,12 +84,12 @@ def stylize(args):
         bpy.ops.diffsynth.stylize()
     except RuntimeError as error:  # the operator's ERROR report
         print(f"cli: {str(error).strip()}", file=sys.stderr)
-        return 1
+        return Exit.FAILED
     print(f"cli: frames in {settings.last_output}")
     if args.save_blend:
         bpy.ops.wm.save_as_mainfile(filepath=str(args.save_blend.absolute()), copy=True)
         print(f"cli: saved {args.save_blend}")
-    return 0
+    return Exit.DONE
 
 
 def set_model(settings, model):

@@ -30,7 +30,7 @@ def measure(frames, size, mode, backend, device, iterations=5):
     import torch
 
     from diffsynth_render.engine.deflicker import BlendSettings, PatchBlender
-    from diffsynth_render.tools.synthetic_sequences import flickered, moving_shot
+    from diffsynth_render.testing.synthetic_sequences import flickered, moving_shot
 
     guides, styled = moving_shot(frames, size, 3, seed=1, step=(0, 1))
     shot = flickered(styled, seed=2)
@@ -82,7 +82,7 @@ def quality_rows(count=16, size=64, window=4):
     import numpy as np
 
     from diffsynth_render.engine.deflicker import BlendSettings, PatchBlender
-    from diffsynth_render.tools.synthetic_sequences import flickered, moving_shot, occluding_shot
+    from diffsynth_render.testing.synthetic_sequences import flickered, moving_shot, occluding_shot
 
     def psnr(frames, clean):
         return float(10 * np.log10(1 / np.mean((frames - clean) ** 2)))

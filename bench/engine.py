@@ -45,10 +45,11 @@ def measure(model, device, frames, size):
     import torch
 
     from diffsynth_render.engine.deflicker import BlendSettings, PatchBlender
-    from diffsynth_render.engine.models import build_tiny, resolve_device
+    from diffsynth_render.engine.devices import resolve_device
+    from diffsynth_render.engine.models import build_tiny
     from diffsynth_render.engine.pipeline import DiffSynthPipeline
     from diffsynth_render.engine.progress import StageTimer
-    from diffsynth_render.engine.render_settings import ControlSettings, RenderSettings, preset_values
+    from diffsynth_render.engine.diffusion_settings import ControlSettings, DiffusionSettings, preset_values
 
     device, dtype = resolve_device(device)
     started = time.perf_counter()
@@ -59,23 +60,23 @@ def measure(model, device, frames, size):
     controls = {name: torch.from_numpy(rng.random((frames, 3, size, size), dtype=np.float32))
                 for name in parts.controlnets}
     guides = rng.random((frames, size, size, 7), dtype=np.float32)
-    base = RenderSettings(prompt="a watercolour street at dusk", steps=STEPS,
-                          controls={name: ControlSettings() for name in parts.controlnets}, final_smoothing=False)
+    base = DiffusionSettings(prompt="a watercolour street at dusk", steps=STEPS,
+                             controls={name: ControlSettings() for name in parts.controlnets}, final_smoothing=False)
     rows, unsmoothed = [], None
     for schedule in ("none", "stylize", "paper-3d"):
         values = preset_values("stylize" if schedule == "none" else schedule, STEPS)
         window = frames - 1 if values["window"] == "shot" else min(values["window"], frames - 1)
         settings = dataclasses.replace(base, smoothing_steps=() if schedule == "none" else values["smoothing_steps"],
                                        final_smoothing=schedule != "none", blend=BlendSettings(window=window))
-        blender, nnf_s = None, 0.0
+        patch_blender, nnf_s = None, 0.0
         if settings.smoothing:
             started = time.perf_counter()
-            blender = PatchBlender(guides, settings.blend)
-            blender.prepare()
+            patch_blender = PatchBlender(guides, settings.blend)
+            patch_blender.prepare()
             nnf_s = time.perf_counter() - started
         timer = StageTimer()
         started = time.perf_counter()
-        pipeline(settings, controls, blender=blender, progress=lambda stage, *rest: timer(stage))
+        pipeline(settings, controls, deflicker=patch_blender, progress=lambda stage, *rest: timer(stage))
         if device.type == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - started

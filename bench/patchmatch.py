@@ -4,8 +4,8 @@ and the NNF quality ratio against brute force at 48²."""
 import torch
 
 from diffsynth_render.kernels import available_backends, estimate_nnf, patch_distance, remap
-from diffsynth_render.kernels.brute_force import brute_force_nnf
-from diffsynth_render.tools.synthetic_images import texture
+from diffsynth_render.testing.brute_force import brute_force_nnf
+from diffsynth_render.testing.synthetic_images import texture
 
 from .report import median_seconds, write_report
 

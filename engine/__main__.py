@@ -4,9 +4,7 @@ import argparse
 import json
 import sys
 
-from . import environment
-from . import worker
-from .deflicker import cli as deflicker_cli
+from . import deflicker_cli, environment, worker
 
 
 def _info(args):

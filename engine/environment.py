@@ -2,14 +2,16 @@
 
 import importlib.metadata
 import platform
+import re
 import sys
 
-from ..kernels import available_backends
+from ..contract import engine_packages
 
-ENGINE_LIBRARIES = ("torch", "diffusers", "transformers", "numpy", "safetensors", "cupy")
+REQUIRED = tuple(re.split(r"[<>=!~;\[ ]", requirement)[0] for requirement in engine_packages())
+OPTIONAL = ("cupy",)  # the CUDA kernels; without it the torch path runs
 
 
-def library_versions(names=ENGINE_LIBRARIES):
+def library_versions(names=REQUIRED + OPTIONAL):
     """Installed version of each library, or None where it is missing (nothing is imported)."""
     versions = {}
     for name in names:
@@ -36,6 +38,12 @@ def describe():
         "executable": sys.executable,
         "platform": platform.platform(),
         "libraries": versions,
-        "backends": available_backends() if versions["torch"] else {},
-        "missing": [name for name in ("torch", "diffusers", "transformers") if not versions[name]],
+        "backends": _backends() if versions["torch"] else {},
+        "missing": [name for name in REQUIRED if not versions[name]],
     }
+
+
+def _backends():
+    from ..kernels import available_backends  # imports torch
+
+    return available_backends()

@@ -9,6 +9,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..contract import atomic_path
+
 PNG = ".png"
 NPY = ".npy"
 
@@ -62,10 +64,9 @@ def write_png(path, image, bits=8):
     pixels = np.clip(np.rint(np.asarray(image) * scale), 0, scale).astype(np.uint16 if bits == 16 else np.uint8)
     if pixels.shape[-1] == 3:
         pixels = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
-    partial = path.with_name(f".{path.name}.partial.png")
-    if not cv2.imwrite(str(partial), pixels):
-        raise OSError(f"cannot write {path}")
-    partial.replace(path)
+    with atomic_path(path) as partial:
+        if not cv2.imwrite(str(partial), pixels):
+            raise OSError(f"cannot write {path}")
 
 
 def _read_array(path):

@@ -1,20 +1,23 @@
 """The job file: one JSON object describing a shot to render (schema in the README).
 
 ``read_job`` checks every field before anything heavy is loaded and raises ``JobError`` with
-one message per problem, each naming its field. Relative paths are relative to the job file.
+one message per problem, each naming its field; a field it does not know is a problem too.
+Relative paths are relative to the job file.
 """
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
-from .deflicker.settings import MODES, WEIGHTINGS, BlendSettings
+from ..contract import (BLEND_MODES, DERIVED_CONTROLS, DEVICES, JOB_SCHEMA, MIN_SIZE, PRESETS, SIZE_MULTIPLE,
+                        WEIGHTINGS, WHOLE_SHOT, frame_name)
+from .deflicker.settings import BlendSettings
+from .diffusion_settings import ControlSettings, CrossFrameSettings, DiffusionSettings, preset_values
 from .image_sequences import NPY, PNG, frame_files
-from .render_settings import (DEVICES, PRESETS, WHOLE_SHOT, ControlSettings, CrossFrameSettings, RenderSettings,
-                              preset_values)
+from .passes import derived_files
 
-SCHEMA = 1
-MIN_SIZE = 64
+EXR = ".exr"
 
 
 class JobError(ValueError):
@@ -38,13 +41,14 @@ class Job:
     model: dict  # base, controlnets (name → source), tokenizer, embeddings, loras, allow_network, cache_dir
     size: tuple  # (width, height)
     device: str
-    settings: RenderSettings
+    settings: DiffusionSettings
     preset: str
     raw: dict
+    passes: tuple | None = None  # (pass EXR files, folder for what is derived from them)
 
     def frame_name(self, index):
         """File name of the ``index``-th output frame."""
-        return f"frame_{self.first_frame + index:04d}.png"
+        return frame_name(self.first_frame + index)
 
 
 def read_job(path):
@@ -65,13 +69,14 @@ class _Checker:
     """Reads fields, noting each problem instead of stopping at the first."""
 
     def __init__(self, raw, base):
-        self.raw, self.base, self.problems = raw, base, []
+        self.raw, self.base, self.problems, self.read = raw, base, [], set()
 
     def problem(self, field, message):
         self.problems.append(f"{field}: {message}")
 
     def get(self, field, kinds, default=None, required=False, within=None):
         """``field`` (dotted for nested objects) if present and of one of ``kinds``."""
+        self.read.add(field)
         value = self.raw if within is None else within
         for key in field.split(".") if within is None else [field.split(".")[-1]]:
             value = value.get(key) if isinstance(value, dict) else None
@@ -118,17 +123,26 @@ class _Checker:
 
     def job(self, path):
         schema = self.get("schema", (int,), required=True)
-        if schema is not None and schema != SCHEMA:
-            self.problem("schema", f"version {schema} is not supported (this engine reads {SCHEMA})")
+        if schema is not None and schema != JOB_SCHEMA:
+            self.problem("schema", f"version {schema} is not supported (this engine reads {JOB_SCHEMA})")
         output = self.get("output", (str,), required=True)
         preset = self.choice("preset", "stylize", PRESETS)
         steps = self.number("steps", None, 1, 1000, integer=True)
         values = preset_values(preset, steps)
-        controls, control_settings, control_models = self.controls()
-        guides = [self.frames(f"guides[{i}]", value, (PNG, NPY))
-                  for i, value in enumerate(self.get("guides", (list,), [], required=True))]
-        flow_value = self.get("flow", (str, list))
-        flow = None if flow_value is None else self.frames("flow", flow_value, (NPY,))
+        passes = self.passes()
+        controls, control_settings, control_models = self.controls(passes)
+        if passes:
+            derived = derived_files(*passes)
+            controls = {name: derived.get(name, []) for name in controls}
+            guides, flow = [derived["guide"]], derived["flow"]
+            for field in ("guides", "flow"):
+                if field in self.raw:
+                    self.problem(field, "comes from passes: leave it out of a job that names passes")
+        else:
+            guides = [self.frames(f"guides[{i}]", value, (PNG, NPY))
+                      for i, value in enumerate(self.get("guides", (list,), [], required=True))]
+            flow_value = self.get("flow", (str, list))
+            flow = None if flow_value is None else self.frames("flow", flow_value, (NPY,))
         sequences = {f"controls.{name}.frames": files for name, files in controls.items()}
         sequences.update({f"guides[{index}]": files for index, files in enumerate(guides)})
         sequences["flow"] = flow
@@ -146,13 +160,28 @@ class _Checker:
         if device is not None and device.split(":")[0] not in DEVICES:
             self.problem("device", f"must be one of {', '.join(DEVICES)} (or cuda:N), not {json.dumps(device)}")
         first_frame = self.number("first_frame", 1, 0, integer=True)
+        for field in self.unknown_fields():
+            self.problem(field, "is not a job field (a typo?)")
         if self.problems:
             raise JobError(self.problems)
         return Job(path=path, output=self.base / output, first_frame=first_frame, controls=controls,
                    guides=guides, flow=flow, model=model, size=size, device=device, settings=settings,
-                   preset=preset, raw=self.raw)
+                   preset=preset, raw=self.raw, passes=passes)
 
-    def controls(self):
+    def unknown_fields(self):
+        """Fields of the job that nothing read, e.g. 'stpes' or 'controls.depth.wieght'."""
+        parents = {parent for field in self.read for parent in _parents(field)}
+        return [field for field in _field_paths(self.raw) if field not in self.read and field not in parents]
+
+    def passes(self):
+        """(EXR files, folder for the derived inputs) of ``passes``, or None without it."""
+        if self.get("passes", (dict,)) is None:
+            return None
+        exr = self.frames("passes.frames", self.get("passes.frames", (str, list), required=True), (EXR,))
+        derived = self.get("passes.derived", (str,), required=True)
+        return (exr, self.base / derived) if exr and derived else None
+
+    def controls(self, passes):
         entries = self.get("controls", (dict,), {}, required=True)
         if "controls" in self.raw and not entries:
             self.problem("controls", "needs at least one ControlNet (e.g. depth, softedge)")
@@ -160,10 +189,18 @@ class _Checker:
         for name, entry in entries.items():
             field = f"controls.{name}"
             if not isinstance(entry, dict):
+                self.read.add(field)
                 self.problem(field, "must be an object with frames, model and weight")
                 continue
-            files[name] = self.frames(f"{field}.frames", self.get(f"{field}.frames", (str, list), required=True,
-                                                                    within=entry))
+            if passes is not None:
+                if name not in DERIVED_CONTROLS:
+                    self.problem(field, f"passes give only {', '.join(DERIVED_CONTROLS)} control images")
+                if "frames" in entry:
+                    self.problem(f"{field}.frames", "comes from passes: leave it out of a job that names passes")
+                files[name] = []
+            else:
+                files[name] = self.frames(f"{field}.frames", self.get(f"{field}.frames", (str, list), required=True,
+                                                                        within=entry))
             models[name] = self.get(f"{field}.model", (str,), "tiny", within=entry)
             weight = self.number(f"{field}.weight", 1.0, 0, 5, within=entry)
             start = self.number(f"{field}.start", 0.0, 0, 1, within=entry)
@@ -181,8 +218,9 @@ class _Checker:
         if len(size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in size):
             self.problem("size", f"must be [width, height] in pixels, not {json.dumps(size)}")
             return None
-        if min(size) < MIN_SIZE or any(v % 8 for v in size):
-            self.problem("size", f"{size[0]}x{size[1]}: each side must be at least {MIN_SIZE} and a multiple of 8")
+        if min(size) < MIN_SIZE or any(v % SIZE_MULTIPLE for v in size):
+            self.problem("size", f"{size[0]}x{size[1]}: each side must be at least {MIN_SIZE} and a multiple of "
+                         f"{SIZE_MULTIPLE}")
         return tuple(size)
 
     def model(self, controlnets):
@@ -194,6 +232,7 @@ class _Checker:
             if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
                 self.problem(field, "must be an object with a path (and a scale)")
                 continue
+            self.read.add(f"{field}.path")
             loras.append((self._path(entry["path"]), self.number(f"{field}.scale", 1.0, -5, 5, within=entry)))
         return {"base": self._source(self.get("model.base", (str,), "tiny")),
                 "controlnets": {name: self._source(source) for name, source in controlnets.items()},
@@ -225,7 +264,7 @@ class _Checker:
             self.problem(prefix + "window",
                          f"must be a number of frames ≥ 1 or \"{WHOLE_SHOT}\", not {json.dumps(window)}")
             window = 1
-        blend = dict(window=window, mode=self.choice(prefix + "mode", "fast", MODES),
+        blend = dict(window=window, mode=self.choice(prefix + "mode", "fast", BLEND_MODES),
                      weighting=self.choice(prefix + "weighting", "confidence", WEIGHTINGS),
                      iterations=self.number(prefix + "iterations", 5, 0, 50, integer=True),
                      patch_size=self.number(prefix + "patch_size", 5, 1, 31, integer=True))
@@ -247,7 +286,24 @@ class _Checker:
         try:
             fields["cross_frame"] = CrossFrameSettings(self.get("cross_frame.enabled", (bool,), True),
                                                        self.number("cross_frame.neighbours", 1, 0, integer=True))
-            return RenderSettings(**fields)
+            return DiffusionSettings(**fields)
         except ValueError as error:
             self.problem("smoothing.steps" if "smoothing" in str(error) else "cross_frame", str(error))
             return None
+
+
+def _parents(field):
+    """'model.loras[0].scale' → 'model', 'model.loras', 'model.loras[0]'."""
+    return [field[:match.start()] for match in re.finditer(r"[.\[]", field)]
+
+
+def _field_paths(value, prefix=""):
+    """The dotted path of every key of nested objects ('model.loras[0].scale')."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            path = f"{prefix}.{key}" if prefix else key
+            yield path
+            yield from _field_paths(item, path)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _field_paths(item, f"{prefix}[{index}]")

@@ -9,7 +9,7 @@ same noise, and self-attention looks across frames (``attention``).
 
 import torch
 
-from . import attention, latents as algebra
+from . import attention, latents
 from .memory_budget import frames_per_batch
 
 MAX_TOKENS = 77
@@ -25,12 +25,12 @@ class DiffSynthPipeline:
         self.batch_frames = None  # frames per model call in the current render
 
     @torch.no_grad()
-    def __call__(self, settings, controls, guides=None, flows=None, blender=None, progress=None):
+    def __call__(self, settings, controls, guides=None, flows=None, deflicker=None, progress=None):
         """Stylized frames (N, H, W, 3) float32 in [0, 1] on the CPU.
 
         ``controls``: ControlNet name → control images (N, 3, H, W) in [0, 1]; ``guides`` (N, H,
-        W, C) and ``flows`` feed the ``PatchBlender`` made once for the shot (or pass ``blender``,
-        any ``blender(frames, progress)`` on (N, H, W, 3) frames).
+        W, C) and ``flows`` feed the ``PatchBlender`` made once for the shot (or pass ``deflicker``,
+        any ``deflicker(frames, progress)`` on (N, H, W, 3) frames).
         ``progress(stage, step, steps, done, total)`` is called after each piece of work (stage:
         denoise, decode, blend or encode); an exception raised there stops the render.
         """
@@ -41,8 +41,8 @@ class DiffSynthPipeline:
         prompts = self._encode_prompts(settings)
         noisy = self._initial_noise(settings.seed, count, height, width)
         controls = {name: images.to(self.device, self.dtype) for name, images in controls.items()}
-        if settings.smoothing and blender is None:
-            blender = self._blender(settings, guides, flows, count)
+        if settings.smoothing and deflicker is None:
+            deflicker = self._patch_blender(settings, guides, flows, count)
         self.batch_frames = frames_per_batch(settings, self.parts.unet.config, height, width, self.dtype,
                                              self.device, count)
         models = [self.parts.unet, *(self.parts.controlnets[name] for name in controls)]
@@ -52,13 +52,13 @@ class DiffSynthPipeline:
             for step, timestep in enumerate(scheduler.timesteps):
                 noise = self._predict(noisy, timestep, step, settings, prompts, controls, report)
                 if step in settings.smoothing_steps:
-                    noise = self._smooth(noisy, noise, timestep, settings, blender, report, step)
+                    noise = self._smooth(noisy, noise, timestep, settings, deflicker, report, step)
                 noisy = scheduler.step(noise, timestep, noisy).prev_sample
-            pixels = algebra.decode(self.parts.vae, noisy, settings.vae_frames)
+            pixels = latents.decode(self.parts.vae, noisy, settings.vae_frames)
             report("decode", settings.steps, settings.steps, count, count)
-            frames = algebra.to_unit(pixels)
+            frames = latents.to_unit(pixels)
             if settings.final_smoothing:
-                frames = self._blend(blender, frames, settings.steps, settings.steps, report)
+                frames = self._blend(deflicker, frames, settings.steps, settings.steps, report)
         finally:
             attention.uninstall(models)
         return frames.clamp(0, 1).cpu()
@@ -77,7 +77,7 @@ class DiffSynthPipeline:
         noise = noise * self.parts.scheduler.init_noise_sigma
         return noise.to(self.device, self.dtype).repeat(count, 1, 1, 1)
 
-    def _blender(self, settings, guides, flows, count):
+    def _patch_blender(self, settings, guides, flows, count):
         from .deflicker import PatchBlender
 
         if guides is None:
@@ -134,23 +134,23 @@ class DiffSynthPipeline:
             noise = negative + settings.guidance_scale * (positive - negative)
         return noise
 
-    def _smooth(self, noisy, noise, timestep, settings, blender, report, step):
+    def _smooth(self, noisy, noise, timestep, settings, deflicker, report, step):
         """ε̄ for the blended video at this step (Alg. 1, lines 4–8)."""
         alpha_bar = self.parts.scheduler.alphas_cumprod[int(timestep)].to(self.device, torch.float32)
-        x0 = algebra.x0_from_noise(noisy.float(), noise.float(), alpha_bar).to(self.dtype)
-        frames = algebra.to_unit(algebra.decode(self.parts.vae, x0, settings.vae_frames))
+        x0 = latents.x0_from_noise(noisy.float(), noise.float(), alpha_bar).to(self.dtype)
+        frames = latents.to_unit(latents.decode(self.parts.vae, x0, settings.vae_frames))
         report("decode", step, settings.steps, len(noisy), len(noisy))
-        frames = self._blend(blender, frames, step, settings.steps, report)
-        blended = algebra.encode(self.parts.vae, algebra.from_unit(frames, x0), settings.vae_frames)
+        frames = self._blend(deflicker, frames, step, settings.steps, report)
+        blended = latents.encode(self.parts.vae, latents.from_unit(frames, x0), settings.vae_frames)
         report("encode", step, settings.steps, len(noisy), len(noisy))
-        return algebra.noise_from_x0(noisy.float(), blended.float(), alpha_bar).to(self.dtype)
+        return latents.noise_from_x0(noisy.float(), blended.float(), alpha_bar).to(self.dtype)
 
     @staticmethod
-    def _blend(blender, frames, step, steps, report):
+    def _blend(deflicker, frames, step, steps, report):
         def blend_progress(done, total):
             report("blend", step, steps, done, total)
 
-        return torch.as_tensor(blender(frames, blend_progress))
+        return torch.as_tensor(deflicker(frames, blend_progress))
 
 
 def frame_batches(count, size):

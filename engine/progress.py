@@ -37,6 +37,3 @@ class StageTimer:
         self.seconds[stage] = self.seconds.get(stage, 0.0) + now - self._last
         self._last = now
 
-    def restart(self):
-        """Forget time spent since the last call (e.g. between two renders)."""
-        self._last = time.perf_counter()

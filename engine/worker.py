@@ -1,10 +1,11 @@
 """``python -m diffsynth_render.engine run JOB.json``: render a shot described by a job file.
 
 Progress goes to stdout as JSON lines (``--progress jsonl``: ``progress`` events, then one
-``done`` or ``error``) or as a bar on stderr. SIGTERM, SIGINT or a file named ``cancel`` in the
-output folder stop the job within one denoising step. Frames are written (each to a temporary
-name, then renamed) after the last step, then ``result.json``; a stopped or failed job leaves
-only complete frames and never a ``result.json``.
+``done`` or ``error``; ``contract`` defines them) or as a bar on stderr. A job that names pass
+EXRs has its controls, guides and flows derived from them first. SIGTERM, SIGINT or a file
+named ``cancel`` in the output folder stop the job within one denoising step. Frames are
+written (each to a temporary name, then renamed) after the last step, then ``result.json``; a
+stopped or failed job leaves only complete frames and never a ``result.json``.
 """
 
 import dataclasses
@@ -14,13 +15,14 @@ import sys
 import time
 from pathlib import Path
 
-BAD_INPUT, FAILED, MODEL, OUT_OF_MEMORY, MISSING_PACKAGES, CANCELLED = 2, 1, 3, 4, 5, 130
-CANCEL_FILE = "cancel"
+from ..contract import (CANCEL_FILE, ERROR_KINDS, RESULT_FILE, Done, Exit, Failure, Progress, event_line,
+                        write_text_atomically)
+
 # Where each stage lies within its step, for the overall fraction done: a smoothing step
-# (denoise, decode, blend, encode) or the closing one (decode, blend, write).
-STAGE_SPANS = {"denoise": (0.0, 0.6), "decode": (0.6, 0.7), "blend": (0.7, 0.9), "encode": (0.9, 1.0)}
+# (derive before the first, denoise, decode, blend, encode) or the closing one (decode, blend, write).
+STAGE_SPANS = {"derive": (0.0, 0.0), "denoise": (0.0, 0.6), "decode": (0.6, 0.7), "blend": (0.7, 0.9),
+               "encode": (0.9, 1.0)}
 CLOSING_SPANS = {"decode": (0.0, 0.1), "blend": (0.1, 0.8), "write": (0.8, 1.0)}
-RESULT_FILE = "result.json"
 
 
 def add_command(commands):
@@ -42,14 +44,14 @@ def run(args):
     try:
         job = read_job(args.job)
     except JobError as error:
-        return events.error("job", f"{args.job}: the job is not valid", BAD_INPUT, error.problems)
+        return events.error("job", f"{args.job}: the job is not valid", error.problems)
     stop = StopRequest(job.output / CANCEL_FILE)
     try:
         return _render(job, events, stop)
     except Cancelled:
-        return events.error("cancelled", "cancelled; frames written before stay complete", CANCELLED)
+        return events.error("cancelled", "cancelled; frames written before stay complete")
     except JobError as error:
-        return events.error("input", "an input frame is not usable", BAD_INPUT, error.problems)
+        return events.error("input", "an input frame is not usable", error.problems)
     except Exception as error:  # the one place that turns any failure into an error event
         return _failure(events, error)
     finally:
@@ -59,7 +61,8 @@ def run(args):
 def _render(job, events, stop):
     import torch
 
-    from .models import load_components, resolve_device
+    from .devices import resolve_device
+    from .models import load_components
     from .pipeline import DiffSynthPipeline
     from .progress import StageTimer
     from .shot_inputs import read_inputs
@@ -68,8 +71,11 @@ def _render(job, events, stop):
     started = time.perf_counter()
     timings = {}
     job.output.mkdir(parents=True, exist_ok=True)
+    if job.passes:
+        _derive(job, events, stop)
+        timings["derive"] = time.perf_counter() - started
     controls, guides, flows = read_inputs(job)
-    timings["read"] = time.perf_counter() - started
+    timings["read"] = time.perf_counter() - started - timings.get("derive", 0.0)
     device, dtype = resolve_device(job.device)
     parts = load_components(**job.model)
     pipeline = DiffSynthPipeline(parts, device, dtype)
@@ -92,6 +98,20 @@ def _render(job, events, stop):
     return events.done(job, names, timings["total"])
 
 
+def _derive(job, events, stop):
+    from .job import JobError
+    from .passes import derive_inputs
+
+    def progress(done, total):
+        stop.check()
+        events.progress("derive", 0, job.settings.steps, done, total)
+
+    try:
+        derive_inputs(*job.passes, job.size, progress)
+    except ValueError as error:
+        raise JobError([f"passes.frames: {error}"]) from None
+
+
 def _write_frames(job, frames, stop, events):
     from .image_sequences import write_png
 
@@ -112,27 +132,24 @@ def _write_result(job, names, timings, device, dtype, parts):
               "timings_s": {k: round(v, 3) for k, v in timings.items()}, "device": str(device),
               "dtype": str(dtype).replace("torch.", ""), "models": parts.origin, "model_hashes": parts.hashes,
               "libraries": library_versions()}
-    partial = job.output / f".{RESULT_FILE}.partial"
-    partial.write_text(json.dumps(result, indent=1, default=str))
-    partial.replace(job.output / RESULT_FILE)
+    write_text_atomically(job.output / RESULT_FILE, json.dumps(result, indent=1, default=str))
 
 
 def _failure(events, error):
     if isinstance(error, ImportError):
         return events.error("missing-packages", f"the engine's Python lacks {error.name or error}: install the "
-                            "engine's dependencies (Install Dependencies in the add-on's preferences)",
-                            MISSING_PACKAGES)
+                            "engine's dependencies (Install Dependencies in the add-on's preferences)")
+    from .errors import first_line
     from .models import ModelError
-    from .models.sources import first_line
 
     if isinstance(error, ModelError):
-        return events.error("model", str(error), MODEL)
+        return events.error("model", str(error))
     if _out_of_memory(error):
         return events.error("out-of-memory", f"out of memory ({first_line(error)}): lower the size or "
-                            "batch_frames, or use a smaller smoothing window", OUT_OF_MEMORY)
+                            "batch_frames, or use a smaller smoothing window")
     if isinstance(error, ValueError):
-        return events.error("input", str(error), BAD_INPUT)
-    return events.error("internal", f"{type(error).__name__}: {first_line(error)}", FAILED)
+        return events.error("input", str(error))
+    return events.error("internal", f"{type(error).__name__}: {first_line(error)}")
 
 
 def _out_of_memory(error):
@@ -194,7 +211,7 @@ class Events:
         self._bar, self._stage, self._sent, self.fraction = None, None, 0.0, 0.0
 
     def _emit(self, event):
-        print(json.dumps(event), flush=True)
+        print(event_line(event), flush=True)
 
     def progress(self, stage, step, steps, done, total):
         now = time.monotonic()
@@ -207,9 +224,8 @@ class Events:
         elapsed = now - self.started
         eta = elapsed * (1 - self.fraction) / self.fraction if self.fraction > 0 else None
         if self.jsonl:
-            self._emit({"event": "progress", "stage": stage, "step": step, "steps": steps, "frames_done": done,
-                        "frames": total, "fraction": round(self.fraction, 4),
-                        "eta_s": None if eta is None else round(eta, 1)})
+            self._emit(Progress(stage, step, steps, done, total, round(self.fraction, 4),
+                                None if eta is None else round(eta, 1)))
         else:
             from .progress import ProgressBar
 
@@ -218,16 +234,17 @@ class Events:
 
     def done(self, job, names, seconds):
         if self.jsonl:
-            self._emit({"event": "done", "output": str(job.output), "frames": len(names), "seconds": round(seconds, 2)})
+            self._emit(Done(str(job.output), len(names), round(seconds, 2)))
         else:
             print(f"run: {len(names)} frames written to {job.output} in {seconds:.1f} s", file=sys.stderr)
-        return 0
+        return Exit.DONE
 
-    def error(self, kind, message, status, problems=()):
+    def error(self, kind, message, problems=()):
+        """Report a failure of ``kind`` (``contract.ERROR_KINDS``); returns its exit status."""
         if self.jsonl:
-            self._emit({"event": "error", "kind": kind, "message": message, "problems": list(problems)})
+            self._emit(Failure(kind, message, list(problems)))
         else:
             print(f"run: {message}", file=sys.stderr)
             for problem in problems:
                 print(f"  {problem}", file=sys.stderr)
-        return status
+        return ERROR_KINDS[kind]

@@ -9,7 +9,7 @@ from .pyramid import default_levels, downsample, downsample_flow, level_sizes, u
 from .torch_patchmatch import (EXACT_ITERATIONS, POLISH_JUMP_STEPS, POLISH_RADIUS, DescriptorMetric, ExactMetric,
                                LevelSearch)
 
-BACKENDS = ("auto", "cuda", "torch")
+from ..contract import BACKENDS
 
 
 def estimate_nnf(source_guide, target_guide, *, patch_size=5, iterations=5, levels=None, init=None, seed=0,
@@ -68,7 +68,7 @@ def patch_distance(source_guide, target_guide, nnf, patch_size=5):
 def resolve_backend(backend, device, template):
     """(backend, torch.device) for a call: 'auto' takes the CUDA kernels where they can run."""
     if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        raise ValueError(f"backend must be one of {tuple(BACKENDS)}, got {backend!r}")
     device = None if device is None else _device_argument(device)
     has_cuda_kernels = "cuda" in available_backends()
     if backend == "auto":

@@ -4,8 +4,8 @@ import json
 
 import bpy
 
-from ..panels.preferences import engine_python, packages_dir
-from .engine_process import start_engine
+from ..blender_state import engine_python, packages_dir
+from ..core.engine_process import start_engine
 from .process_operator import ProcessOperator
 
 CHECK_TIMEOUT_S = 120

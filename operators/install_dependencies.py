@@ -6,12 +6,9 @@ import sys
 
 import bpy
 
-from ..panels.preferences import packages_dir
+from ..blender_state import packages_dir
+from ..contract import engine_packages
 from .process_operator import ProcessOperator
-
-# What the engine imports; pip picks the builds for this platform (CUDA torch on Linux/Windows).
-ENGINE_PACKAGES = ("torch", "diffusers>=0.42,<0.43", "transformers>=5,<6", "safetensors", "accelerate", "peft",
-                   "numpy<2", "opencv-python-headless<4.12")
 
 
 def pip_command(target, packages, offline=False):
@@ -27,7 +24,7 @@ class DIFFSYNTH_OT_install_dependencies(ProcessOperator, bpy.types.Operator):
     bl_idname = "diffsynth.install_dependencies"
     bl_label = "Install Dependencies"
 
-    packages: bpy.props.StringProperty(name="Packages", default=" ".join(ENGINE_PACKAGES), options={"SKIP_SAVE"},
+    packages: bpy.props.StringProperty(name="Packages", default=" ".join(engine_packages()), options={"SKIP_SAVE"},
                                        description="Requirements or wheel files, separated by spaces")
     offline: bpy.props.BoolProperty(name="Offline", default=False, options={"SKIP_SAVE"},
                                     description="Install only from the given files, never from the index")

@@ -1,4 +1,5 @@
-"""Rendering a shot's exact passes with Cycles and turning them into the engine's inputs.
+"""Rendering a shot's exact passes with Cycles: Blender's one heavy step (the engine derives
+controls, guides and flows from these EXRs in its own process).
 
 Per frame: depth (Z), normal, vector and a flat grey image lit by direct light only (little
 noise), plus an object-space surface
@@ -15,66 +16,34 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from ..shot import controls, guides
-from .image_files import read_exr_passes, save_npy, write_png16
+from ..contract import COORDINATE_AOV, frame_name, write_text_atomically
 
-AOV_NAME = "diffsynth_coordinate"
 OVERRIDE_MATERIAL = "DiffSynth Guide Override"
 PASS_SAMPLES = 16
-FOLDERS = ("depth", "softedge", "guide", "flow")
 
 
 def render_passes(scene, frames, folder, size=None, progress=None):
-    """Render the EXR of each frame of ``frames`` whose fingerprint changed, at ``size`` (width,
-    height; default the scene's); returns (EXR paths, frames rendered). ``progress(done, total)``
-    after each frame; raising there stops (frames rendered so far stay cached)."""
-    exr_dir = Path(folder) / "exr"
-    exr_dir.mkdir(parents=True, exist_ok=True)
+    """Render into ``folder`` the EXR of each frame of ``frames`` whose fingerprint changed, at
+    ``size`` (width, height; default the scene's); returns (EXR paths, frames rendered).
+    ``progress(done, total)`` after each frame; raising there stops (frames rendered so far stay
+    cached)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
     paths, rendered = [], 0
     with PassSetup(scene, size) as setup:
         for done, frame in enumerate(frames, 1):
             scene.frame_set(frame)
-            path = exr_dir / f"frame_{frame:04d}.exr"
+            path = folder / frame_name(frame, ".exr")
             stamp = path.with_suffix(".json")
             state = fingerprint(scene, bpy.context.evaluated_depsgraph_get())
             if not (path.is_file() and stamp.is_file() and stamp.read_text() == state):
                 setup.render(path)
-                stamp.write_text(state)
+                write_text_atomically(stamp, state)
                 rendered += 1
             paths.append(path)
             if progress:
                 progress(done, len(frames))
     return paths, rendered
-
-
-def derive_inputs(exr_paths, frames, folder):
-    """Write depth and soft-edge control PNGs, guide and flow ``.npy`` files for the shot from its
-    EXRs into ``folder``/depth, softedge, guide, flow; returns {kind: folder}."""
-    folder = Path(folder)
-    for name in FOLDERS:
-        (folder / name).mkdir(parents=True, exist_ok=True)
-    # The shot-wide ranges first, then each frame; one EXR in memory at a time, however long the shot.
-    near, far = controls.depth_range(p["Depth"][..., 0] for p in _each(exr_paths, "Depth"))
-    low, high = guides.coordinate_range((p[AOV_NAME][..., :3], p["Depth"][..., 0])
-                                        for p in _each(exr_paths, "Depth", AOV_NAME))
-    for frame, path in zip(frames, exr_paths):
-        shot_pass = read_exr_passes(path)
-        depth, coordinate = shot_pass["Depth"][..., 0], shot_pass[AOV_NAME][..., :3]
-        name = f"frame_{frame:04d}"
-        depth_image = controls.depth_control(depth, near, far)
-        write_png16(folder / "depth" / f"{name}.png", np.repeat(depth_image[..., None], 3, axis=-1))
-        edges = controls.soft_edges(depth, shot_pass["Normal"])
-        write_png16(folder / "softedge" / f"{name}.png", np.repeat(edges[..., None], 3, axis=-1))
-        shaded = np.clip(shot_pass["Combined"][..., :3], 0, 1) ** (1 / 2.2)  # linear → display-like
-        guide = guides.guide_frame(shaded, depth_image, shot_pass["Normal"], coordinate, depth, low, high)
-        save_npy(folder / "guide" / f"{name}.npy", guide)
-        save_npy(folder / "flow" / f"{name}.npy", guides.flow_from_vector(shot_pass["Vector"]))
-    return {name: folder / name for name in FOLDERS}
-
-
-def _each(exr_paths, *names):
-    for path in exr_paths:
-        yield read_exr_passes(path, names)
 
 
 def fingerprint(scene, depsgraph):
@@ -149,9 +118,9 @@ class PassSetup:
             self.set(settings, attribute, value)
         for attribute in ("use_pass_z", "use_pass_normal", "use_pass_vector"):
             self.set(layer, attribute, True)
-        if AOV_NAME not in layer.aovs:
+        if COORDINATE_AOV not in layer.aovs:
             self._aov = layer.aovs.add()
-            self._aov.name, self._aov.type = AOV_NAME, "COLOR"
+            self._aov.name, self._aov.type = COORDINATE_AOV, "COLOR"
         self._material = _override_material()
         self.set(layer, "material_override", self._material)
         return self
@@ -181,7 +150,7 @@ def _override_material():
     nodes, links = material.node_tree.nodes, material.node_tree.links
     coordinate = nodes.new("ShaderNodeTexCoord")
     aov = nodes.new("ShaderNodeOutputAOV")
-    aov.aov_name = AOV_NAME
+    aov.aov_name = COORDINATE_AOV
     links.new(coordinate.outputs["Object"], aov.inputs["Color"])
     principled = next(node for node in nodes if node.type == "BSDF_PRINCIPLED")
     principled.inputs["Base Color"].default_value = (0.6, 0.6, 0.6, 1.0)

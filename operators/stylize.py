@@ -4,8 +4,11 @@ import time
 
 import bpy
 
-from .shot_request import RequestError, shot_request
-from .stylize_run import StylizeRun, run_settings
+from ..blender_state import run_settings, shot_request
+from ..core.request import RequestError
+from ..core.stylize_run import BlenderSteps, StylizeRun
+from . import scene_passes
+from .vse_strip import import_strip
 
 TIMER_S = 0.1
 PRINT_INTERVAL_S = 2.0  # background mode prints the stage at most this often
@@ -35,7 +38,9 @@ class DIFFSYNTH_OT_stylize(bpy.types.Operator):
             return False
         if request.size_note:
             self.report({"INFO"}, request.size_note)
-        self._run = StylizeRun(request, run_settings(context.scene.diffsynth))
+        report = StagePrinter() if bpy.app.background else _show_progress(context)
+        steps = blender_steps(context.scene, request.size, report)
+        self._run = StylizeRun(request, run_settings(context.scene.diffsynth), steps)
         wm.diffsynth_running, wm.diffsynth_progress, wm.diffsynth_stage = True, 0.0, self._run.stage
         return True
 
@@ -52,7 +57,7 @@ class DIFFSYNTH_OT_stylize(bpy.types.Operator):
         # Synchronous: background mode and scripts, where no event loop drives a modal operator.
         if not self._begin(context):
             return {"CANCELLED"}
-        self._run.run_to_end(StagePrinter() if bpy.app.background else None)
+        self._run.run_to_end()
         return self._end(context)
 
     def invoke(self, context, event):
@@ -73,14 +78,38 @@ class DIFFSYNTH_OT_stylize(bpy.types.Operator):
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
         running = self._run.advance()
-        wm.diffsynth_progress, wm.diffsynth_stage = self._run.fraction, self._run.stage
         context.workspace.status_text_set(f"DiffSynth: {self._run.stage}  (Esc to cancel)" if running else None)
-        for area in context.screen.areas:
-            area.tag_redraw()
         if running:
             return {"RUNNING_MODAL"}
         wm.event_timer_remove(self._timer)
         return self._end(context)
+
+
+def blender_steps(scene, size, report):
+    """What a ``StylizeRun`` asks of Blender, done on ``scene`` at ``size``."""
+
+    def render(frame, folder):
+        (path,), rendered = scene_passes.render_passes(scene, [frame], folder, size=size)
+        return path, rendered > 0
+
+    def add_strip(folder, name, first_frame):
+        strip = import_strip(scene, folder, name, frame_start=first_frame)
+        scene.diffsynth.last_output = str(folder)
+        return f"{len(strip.elements)} frames in strip {strip.name!r} (channel {strip.channel})"
+
+    return BlenderSteps(render_passes=render, add_strip=add_strip, report=report)
+
+
+def _show_progress(context):
+    """A ``report`` that shows the stage and fraction in the panel."""
+    wm, screen = context.window_manager, context.screen
+
+    def report(stage, fraction):
+        wm.diffsynth_progress, wm.diffsynth_stage = fraction, stage
+        for area in getattr(screen, "areas", ()):
+            area.tag_redraw()
+
+    return report
 
 
 class StagePrinter:
@@ -89,7 +118,7 @@ class StagePrinter:
     def __init__(self):
         self._printed = 0.0
 
-    def __call__(self, stage):
+    def __call__(self, stage, fraction=None):
         now = time.monotonic()
         if now - self._printed >= PRINT_INTERVAL_S:
             self._printed = now
@@ -112,22 +141,19 @@ class DIFFSYNTH_OT_cancel(bpy.types.Operator):
 
 
 class DIFFSYNTH_OT_render_passes(bpy.types.Operator):
-    """Render the shot's depth, soft-edge, guide and motion passes (cached: unchanged frames are
-    not rendered again)"""
+    """Render the shot's depth, normal, motion, shading and surface-coordinate passes into EXRs
+    (cached: unchanged frames are not rendered again)"""
 
     bl_idname = "diffsynth.render_passes"
     bl_label = "Render Passes"
 
     def execute(self, context):
-        from . import scene_passes
-
         try:
             request = shot_request(context)
-            exrs, rendered = scene_passes.render_passes(request.scene, request.frames, request.folder / "passes",
+            exrs, rendered = scene_passes.render_passes(context.scene, request.frames, request.exr_folder,
                                                         size=request.size)
-            folders = scene_passes.derive_inputs(exrs, request.frames, request.folder / "passes")
         except (RequestError, ValueError, OSError, RuntimeError) as error:
             self.report({"ERROR"}, str(error))
             return {"CANCELLED"}
-        self.report({"INFO"}, f"Passes ready in {folders['depth'].parent} ({rendered} of {len(exrs)} frames rendered)")
+        self.report({"INFO"}, f"Passes ready in {request.exr_folder} ({rendered} of {len(exrs)} frames rendered)")
         return {"FINISHED"}

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import bpy
 
+from ..contract import FRAME_GLOB
+
 MAX_CHANNEL = 128
-FRAME_PATTERN = "frame_*.png"
 
 
 def strips_of(editor):
@@ -24,9 +25,9 @@ def import_strip(scene, folder, name, frame_start=None):
     """An image strip of the ``frame_*.png`` files in ``folder`` on a free channel, starting at
     ``frame_start`` (default: the number in the first file's name); the editor is created if
     missing. Raises ValueError when the folder holds no frames."""
-    files = sorted(Path(folder).glob(FRAME_PATTERN))
+    files = sorted(Path(folder).glob(FRAME_GLOB))
     if not files:
-        raise ValueError(f"{folder} holds no {FRAME_PATTERN} frames")
+        raise ValueError(f"{folder} holds no {FRAME_GLOB} frames")
     if frame_start is None:
         frame_start = int(files[0].stem.split("_")[-1])
     editor = scene.sequence_editor or scene.sequence_editor_create()

@@ -1,13 +1,10 @@
-"""Add-on preferences: the engine's Python and packages, device, model cache, downloads."""
-
-import sys
+"""Add-on preferences: the engine's Python and packages, device, model cache, downloads
+(``blender_state`` reads them)."""
 
 import bpy
 
-# The extension's own package (e.g. ``bl_ext.user_default.diffsynth_render``), one level up.
-ADDON_PACKAGE = __package__.rpartition(".")[0]
-DEVICES = [("auto", "Auto", "CUDA, then Apple MPS, then the CPU"), ("cuda", "CUDA", "An NVIDIA GPU"),
-           ("mps", "MPS", "An Apple GPU"), ("cpu", "CPU", "The processor (slow)")]
+from ..blender_state import ADDON_PACKAGE
+from ..contract import DEVICES, enum_items
 
 
 class DiffSynthPreferences(bpy.types.AddonPreferences):
@@ -22,7 +19,7 @@ class DiffSynthPreferences(bpy.types.AddonPreferences):
     packages_dir: bpy.props.StringProperty(
         name="Packages Folder", subtype="DIR_PATH",
         description="Where Install Dependencies puts the engine's packages. Empty: the extension's user folder")
-    device: bpy.props.EnumProperty(name="Device", items=DEVICES, default="auto")
+    device: bpy.props.EnumProperty(name="Device", items=enum_items(DEVICES), default="auto")
     model_cache_dir: bpy.props.StringProperty(
         name="Model Cache", subtype="DIR_PATH", description="Hugging Face cache folder. Empty: the usual one")
     allow_downloads: bpy.props.BoolProperty(
@@ -47,29 +44,3 @@ class DiffSynthPreferences(bpy.types.AddonPreferences):
         if not bpy.app.online_access:
             layout.label(text="Blender's online access is off (Preferences › System): no downloads", icon="INFO")
 
-
-def get_preferences(context):
-    """This extension's preferences."""
-    return context.preferences.addons[ADDON_PACKAGE].preferences
-
-
-def engine_python(context):
-    """The interpreter that runs the engine: the preference, or Blender's own Python."""
-    return bpy.path.abspath(get_preferences(context).engine_python) or sys.executable
-
-
-def packages_dir(context, create=False):
-    """The folder Install Dependencies fills and the engine imports from, or None when there is
-    none (an add-on loaded from a plain folder, as in development, has no extension user folder)."""
-    chosen = get_preferences(context).packages_dir
-    if chosen:
-        return bpy.path.abspath(chosen)
-    try:
-        return bpy.utils.extension_path_user(ADDON_PACKAGE, path="site-packages", create=create)
-    except ValueError:
-        return None
-
-
-def downloads_allowed(context):
-    """Downloads are on in these preferences and Blender allows online access."""
-    return get_preferences(context).allow_downloads and bpy.app.online_access

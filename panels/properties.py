@@ -2,17 +2,13 @@
 
 import bpy
 
-from ..shot.job_spec import DEFAULT_BASE, DEFAULT_CONTROLNETS
+from ..contract import (BLEND_MODES, DEFAULT_BASE, DEFAULT_CONTROLNETS, DEFAULT_PRESET, MIN_SIZE, PRESETS,
+                        SIZE_MULTIPLE, enum_items)
 
-PRESETS = [("stylize", "Stylize", "Smoothing at 4 of 20 steps and at the end, window 30: the everyday choice"),
-           ("paper-3d", "Paper 3D", "Smoothing at every step, window over the whole shot: steadiest, slowest"),
-           ("fast-preview", "Fast Preview", "8 steps, smoothing only at the end: a quick look")]
 MODEL_KINDS = [("TINY", "Embedded Tiny", "Built-in test model: runs anywhere, its pictures mean nothing"),
                ("HUB", "Hugging Face", "A model id, downloaded once when downloads are allowed"),
                ("FOLDER", "Local Folder", "A diffusers model folder"),
                ("CHECKPOINT", "Checkpoint File", "A single SD1.5 .safetensors / .ckpt file")]
-MODES = [("fast", "Fast", "Blocks of frames blended in a tree: O(n log n) matches"),
-         ("balanced", "Balanced", "Every frame of the window matched directly: slower")]
 
 
 class DiffSynthShotSettings(bpy.types.PropertyGroup):
@@ -29,17 +25,17 @@ class DiffSynthShotSettings(bpy.types.PropertyGroup):
     controlnet_softedge: bpy.props.StringProperty(name="Soft Edge ControlNet", default=DEFAULT_CONTROLNETS["softedge"])
     depth_weight: bpy.props.FloatProperty(name="Depth Weight", default=1.0, min=0.0, max=2.0)
     softedge_weight: bpy.props.FloatProperty(name="Soft Edge Weight", default=0.8, min=0.0, max=2.0)
-    preset: bpy.props.EnumProperty(name="Preset", items=PRESETS, default="stylize")
+    preset: bpy.props.EnumProperty(name="Preset", items=enum_items(PRESETS), default=DEFAULT_PRESET)
     steps: bpy.props.IntProperty(name="Steps", default=0, min=0, max=150, description="0: the preset's")
     guidance_scale: bpy.props.FloatProperty(name="CFG", default=7.5, min=1.0, max=30.0)
     seed: bpy.props.IntProperty(name="Seed", default=0, min=0)
     window: bpy.props.IntProperty(name="Window", default=0, min=0, max=500,
                                   description="Frames blended on each side; 0: the preset's")
-    mode: bpy.props.EnumProperty(name="Mode", items=MODES, default="fast")
+    mode: bpy.props.EnumProperty(name="Mode", items=enum_items(BLEND_MODES), default="fast")
     use_scene_size: bpy.props.BoolProperty(name="Scene Size", default=True,
                                            description="Use the scene's output size, rounded to a multiple of 8")
-    width: bpy.props.IntProperty(name="Width", default=512, min=64, max=4096, step=8)
-    height: bpy.props.IntProperty(name="Height", default=512, min=64, max=4096, step=8)
+    width: bpy.props.IntProperty(name="Width", default=512, min=MIN_SIZE, max=4096, step=SIZE_MULTIPLE)
+    height: bpy.props.IntProperty(name="Height", default=512, min=MIN_SIZE, max=4096, step=SIZE_MULTIPLE)
     use_scene_range: bpy.props.BoolProperty(name="Scene Range", default=True)
     frame_start: bpy.props.IntProperty(name="Start", default=1)
     frame_end: bpy.props.IntProperty(name="End", default=24)

@@ -2,7 +2,7 @@
 
 import bpy
 
-from ..operators.shot_request import render_size
+from ..blender_state import render_size
 
 
 def draw_shot_settings(layout, context):

@@ -1,5 +1,5 @@
 """From render passes to what the engine needs: control images, guide frames and motion.
 
-Plain numpy, no bpy and no OpenCV, so it runs inside Blender's Python (where the passes are
-rendered) and in tests anywhere.
+Plain numpy, no bpy, no OpenCV and no file formats: the engine reads the pass EXRs and writes
+the results; this is the maths between, testable anywhere.
 """

@@ -8,11 +8,11 @@ import kernels_on_cpu
 import numpy as np
 import pytest
 import torch
-from diffsynth_render.tools.synthetic_images import texture, translated
+from diffsynth_render.testing.synthetic_images import texture, translated
 
 from diffsynth_render.kernels import available_backends, estimate_nnf, patch_distance, remap
 from diffsynth_render.kernels import cuda_patchmatch, torch_voting
-from diffsynth_render.kernels.brute_force import brute_force_nnf
+from diffsynth_render.testing.brute_force import brute_force_nnf
 from diffsynth_render.kernels.patchmatch import coarse_to_fine
 from diffsynth_render.kernels.pyramid import default_levels
 

@@ -8,8 +8,8 @@ import torch
 
 from diffsynth_render.engine.deflicker import BlendSettings, PatchBlender
 from diffsynth_render.engine.deflicker.windows import aligned_runs, frame_plan, window_blocks
-from diffsynth_render.tools.synthetic_images import texture
-from diffsynth_render.tools.synthetic_sequences import flickered, moving_shot, occluding_shot, view
+from diffsynth_render.testing.synthetic_images import texture
+from diffsynth_render.testing.synthetic_sequences import flickered, moving_shot, occluding_shot, view
 
 
 def psnr(frames, clean):

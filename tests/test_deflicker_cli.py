@@ -11,7 +11,7 @@ import pytest
 
 from diffsynth_render.engine.__main__ import main
 from diffsynth_render.engine.image_sequences import read_sequence, write_png
-from diffsynth_render.tools.synthetic_sequences import flickered, moving_shot
+from diffsynth_render.testing.synthetic_sequences import flickered, moving_shot
 
 COUNT, SIZE = 6, 32
 

@@ -29,7 +29,7 @@ def _wheel(folder):
 
 
 def test_install_dependencies_fills_the_packages_folder_the_engine_imports_from(blender, tmp_path):
-    from diffsynth_render.operators.engine_process import engine_command
+    from diffsynth_render.core.engine_process import engine_command
 
     target = tmp_path / "site-packages"
     _preferences(blender).packages_dir = str(target)
@@ -53,7 +53,7 @@ def test_stylize_without_engine_packages_says_what_to_install(blender, tmp_path)
     venv.create(tmp_path / "bare", with_pip=False)
     _preferences(blender).engine_python = str(tmp_path / "bare" / "bin" / "python")
     scene = build_shot(blender, tmp_path / "out")
-    with pytest.raises(RuntimeError, match="lacks (cv2|numpy): install the engine's dependencies"):
+    with pytest.raises(RuntimeError, match="lacks (torch|cv2|numpy): install the engine's dependencies"):
         blender.ops.diffsynth.stylize()
     assert blender.context.window_manager.diffsynth_error_kind == "missing-packages"
     assert strips(scene) == []

@@ -12,7 +12,7 @@ from diffsynth_render.engine.attention import FrameLayout
 from diffsynth_render.engine.deflicker import BlendSettings, PatchBlender
 from diffsynth_render.engine.models import build_tiny
 from diffsynth_render.engine.pipeline import DiffSynthPipeline
-from diffsynth_render.engine.render_settings import ControlSettings, CrossFrameSettings, RenderSettings, preset_values
+from diffsynth_render.engine.diffusion_settings import ControlSettings, CrossFrameSettings, DiffusionSettings, preset_values
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 FRAMES, SIZE = 4, 64
@@ -28,7 +28,7 @@ def shot():
 
 
 def _settings(**changes):
-    base = RenderSettings(prompt="a red house on a hill", negative_prompt="blurry", steps=5, guidance_scale=6.0,
+    base = DiffusionSettings(prompt="a red house on a hill", negative_prompt="blurry", steps=5, guidance_scale=6.0,
                           seed=7, controls={"depth": ControlSettings(1.0), "softedge": ControlSettings(0.6, 0.2, 0.8)},
                           final_smoothing=False, blend=BlendSettings(window=2, iterations=2))
     return dataclasses.replace(base, **changes)
@@ -87,8 +87,8 @@ def test_identity_blend_with_an_invertible_vae_changes_only_rounding(shot):
     controls, _ = shot
     pipeline = DiffSynthPipeline(build_tiny())
     pipeline.parts.vae = InvertibleVae()
-    plain = pipeline(_settings(), controls, blender=_identity)
-    smoothed = pipeline(_settings(smoothing_steps=tuple(range(5)), final_smoothing=True), controls, blender=_identity)
+    plain = pipeline(_settings(), controls, deflicker=_identity)
+    smoothed = pipeline(_settings(smoothing_steps=tuple(range(5)), final_smoothing=True), controls, deflicker=_identity)
     assert plain.std() > 0.05
     torch.testing.assert_close(smoothed, plain, atol=1e-4, rtol=0)
 
@@ -115,7 +115,7 @@ def test_patch_blender_estimates_nnfs_only_at_the_first_smoothing_step(shot):
         return result
 
     DiffSynthPipeline(build_tiny())(_settings(smoothing_steps=(0, 2, 4), final_smoothing=True), controls,
-                                    blender=counting)
+                                    deflicker=counting)
     assert len(counts) == 4 and counts[0] > 0
     assert counts == [counts[0]] * 4  # no NNF estimated after the first smoothing step
 

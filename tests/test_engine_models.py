@@ -6,7 +6,8 @@ import json
 import pytest
 import torch
 
-from diffsynth_render.engine.models import ModelError, build_tiny, load_components, resolve_device, source_kind
+from diffsynth_render.engine.devices import resolve_device
+from diffsynth_render.engine.models import ModelError, build_tiny, load_components, source_kind
 from diffsynth_render.engine.models import sd15_configs
 
 pytestmark = pytest.mark.filterwarnings("ignore")

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from diffsynth_render.contract import CANCEL_FILE
 from diffsynth_render.engine.__main__ import main
 
 SIZE, FRAMES = 64, 4
@@ -105,14 +106,14 @@ def test_frames_written_before_a_cancel_stay_complete(tmp_path, job):
     path, _ = job
     loaded = read_job(path)
     loaded.output.mkdir()
-    stop = worker.StopRequest(loaded.output / worker.CANCEL_FILE)
+    stop = worker.StopRequest(loaded.output / CANCEL_FILE)
     events = worker.Events(jsonl=True)
     original = events.progress
 
     def cancel_after_two(stage, step, steps, done, total):
         original(stage, step, steps, done, total)
         if done == 2:
-            (loaded.output / worker.CANCEL_FILE).write_text("")
+            (loaded.output / CANCEL_FILE).write_text("")
 
     events.progress = cancel_after_two
     frames = np.random.default_rng(0).random((FRAMES, SIZE, SIZE, 3), dtype=np.float32)

@@ -58,7 +58,7 @@ bpy.ops.extensions.package_install_files(filepath=sys.argv[1], repo="user_defaul
 module = "bl_ext.user_default.diffsynth_render"
 enabled = [addon.module for addon in bpy.context.preferences.addons]
 ops = sorted(name for name in dir(bpy.types) if name.startswith("DIFFSYNTH_"))
-engine_source = sys.modules[module + ".operators.engine_process"].PACKAGE_DIR
+engine_source = sys.modules[module + ".core.engine_process"].PACKAGE_DIR
 check = bpy.ops.diffsynth.check_engine() if module in enabled else None
 status = bpy.context.window_manager.diffsynth_engine_status
 bpy.ops.preferences.addon_disable(module=module)

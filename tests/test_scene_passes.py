@@ -51,7 +51,7 @@ def rendered(blender, tmp_path):
 
 
 def test_depth_control_matches_the_geometry(rendered):
-    from diffsynth_render.operators.image_files import read_exr_passes
+    from diffsynth_render.engine.passes import read_exr_passes
     from diffsynth_render.shot import controls
 
     _, _, _, exrs, count, _ = rendered
@@ -68,7 +68,7 @@ def test_depth_control_matches_the_geometry(rendered):
 
 
 def test_soft_edges_on_silhouettes_and_creases_only(rendered):
-    from diffsynth_render.operators.image_files import read_exr_passes
+    from diffsynth_render.engine.passes import read_exr_passes
     from diffsynth_render.shot import controls
 
     _, _, _, exrs, _, _ = rendered
@@ -89,7 +89,7 @@ def test_soft_edges_on_silhouettes_and_creases_only(rendered):
 
 
 def test_motion_field_matches_the_camera(rendered):
-    from diffsynth_render.operators.image_files import read_exr_passes
+    from diffsynth_render.engine.passes import read_exr_passes
     from diffsynth_render.shot import guides
 
     bpy, scene, _, exrs, _, _ = rendered
@@ -117,16 +117,17 @@ def test_second_run_renders_nothing_and_settings_are_restored(rendered):
 def test_guides_make_patchmatch_follow_the_surfaces(blender, tmp_path):
     """NNFs between consecutive frames against the true motion (vector pass): the full guides
     (with surface coordinates) match far more exactly than the shaded image alone."""
+    from diffsynth_render.engine.passes import derive_inputs
     from diffsynth_render.kernels import estimate_nnf
     from diffsynth_render.operators import scene_passes
     from diffsynth_render.shot import guides
 
     size = 96
     scene = build_scene(blender, frames=3, size=size)
-    exrs, _ = scene_passes.render_passes(scene, [1, 2, 3], tmp_path)
-    folders = scene_passes.derive_inputs(exrs, [1, 2, 3], tmp_path)
-    frames = [np.load(folders["guide"] / f"frame_{f:04d}.npy") for f in (1, 2)]
-    flow = np.load(folders["flow"] / "frame_0001.npy")
+    exrs, _ = scene_passes.render_passes(scene, [1, 2, 3], tmp_path / "exr")
+    derived = derive_inputs(exrs, tmp_path, (size, size))
+    frames = [np.load(derived["guide"][index]) for index in (0, 1)]
+    flow = np.load(derived["flow"][0])
     rows, cols = np.mgrid[:size, :size]
     truth = np.stack([rows + flow[..., 0], cols + flow[..., 1]], axis=-1)  # where each pixel goes next
     inside = (truth[..., 0] >= 3) & (truth[..., 0] < size - 3) & (truth[..., 1] >= 3) & (truth[..., 1] < size - 3)

@@ -68,13 +68,20 @@ def test_stylize_adds_a_strip_that_survives_save_and_reload(shot):
     assert sorted(s.name for s in reloaded) == names and all(len(s.elements) == FRAMES for s in reloaded)
 
 
-def test_cancel_in_the_engine_leaves_no_strip_and_no_partial_frames(shot):
-    from diffsynth_render.operators.shot_request import shot_request
-    from diffsynth_render.operators.stylize_run import StylizeRun, run_settings
+def _stylize_run(bpy, scene):
+    """The ``StylizeRun`` the Stylize operator would drive, with the real Blender steps."""
+    from diffsynth_render.blender_state import run_settings, shot_request
+    from diffsynth_render.core.stylize_run import StylizeRun
+    from diffsynth_render.operators.stylize import blender_steps
 
+    request = shot_request(bpy.context)
+    return StylizeRun(request, run_settings(scene.diffsynth), blender_steps(scene, request.size, print))
+
+
+def test_cancel_in_the_engine_leaves_no_strip_and_no_partial_frames(shot):
     bpy, scene, _ = shot
     scene.diffsynth.steps = 30
-    run = StylizeRun(shot_request(bpy.context), run_settings(scene.diffsynth))
+    run = _stylize_run(bpy, scene)
     while run.running and not run.stage.startswith("Denoise"):
         run.advance(wait=True)
     run.cancel()
@@ -84,11 +91,8 @@ def test_cancel_in_the_engine_leaves_no_strip_and_no_partial_frames(shot):
 
 
 def test_cancel_during_passes_keeps_rendered_frames_cached(shot):
-    from diffsynth_render.operators.shot_request import shot_request
-    from diffsynth_render.operators.stylize_run import StylizeRun, run_settings
-
     bpy, scene, tmp_path = shot
-    run = StylizeRun(shot_request(bpy.context), run_settings(scene.diffsynth))
+    run = _stylize_run(bpy, scene)
     run.advance()
     run.advance()
     run.cancel()
@@ -203,4 +207,4 @@ def test_render_passes_operator_prepares_inputs_and_then_renders_nothing(shot, c
     assert f"({FRAMES} of {FRAMES} frames rendered)" in capsys.readouterr().out
     assert bpy.ops.diffsynth.render_passes() == {"FINISHED"}
     assert f"(0 of {FRAMES} frames rendered)" in capsys.readouterr().out
-    assert len(list((tmp_path / "out" / "Scene" / "passes" / "softedge").glob("*.png"))) == FRAMES
+    assert len(list((tmp_path / "out" / "Scene" / "passes" / "exr").glob("*.exr"))) == FRAMES

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..engine.deflicker import BlendSettings, PatchBlender
 from ..engine.image_sequences import write_png
 from .contact_sheet import sheet
-from .synthetic_sequences import flickered, moving_shot
+from ..testing.synthetic_sequences import flickered, moving_shot
 
 FIGURE = Path(__file__).resolve().parent.parent / "docs" / "deflicker.png"
 

@@ -2,9 +2,7 @@
 
 from dataclasses import dataclass
 
-MODES = ("fast", "balanced")
-WEIGHTINGS = ("confidence", "uniform")
-BACKENDS = ("auto", "cuda", "torch")
+from ...contract import BACKENDS, BLEND_MODES, WEIGHTINGS
 
 
 @dataclass(frozen=True)
@@ -31,7 +29,7 @@ class BlendSettings:
     batch_size: int = 1
 
     def __post_init__(self):
-        _choice("mode", self.mode, MODES)
+        _choice("mode", self.mode, BLEND_MODES)
         _choice("weighting", self.weighting, WEIGHTINGS)
         _choice("backend", self.backend, BACKENDS)
         _integer("window", self.window, 1)

@@ -1,8 +1,7 @@
 """Models for the engine: the embedded tiny model and real SD1.5-family models with ControlNets."""
 
 from .components import Components
-from .device import resolve_device
 from .sources import ModelError, load_components, source_kind
 from .tiny import build_tiny
 
-__all__ = ["Components", "ModelError", "build_tiny", "load_components", "resolve_device", "source_kind"]
+__all__ = ["Components", "ModelError", "build_tiny", "load_components", "source_kind"]

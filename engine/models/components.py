@@ -41,7 +41,7 @@ class Components:
         return self
 
     def save(self, folder):
-        """Write every part into ``folder`` (diffusers layout); ``load_folder`` reads it back."""
+        """Write every part into ``folder`` (diffusers layout); ``load_components`` reads it back."""
         folder = Path(folder)
         for part in PARTS:
             getattr(self, part).save_pretrained(folder / part)

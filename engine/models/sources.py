@@ -10,6 +10,7 @@ import json
 import tempfile
 from pathlib import Path
 
+from ..errors import first_line
 from .components import CONTROLNET_PREFIX, MANIFEST, PARTS, Components
 from .sd15_configs import has_tokenizer, write_config_folder
 
@@ -185,8 +186,3 @@ def _hash_source(source):
             while block := stream.read(1 << 24):
                 digest.update(block)
     return digest.hexdigest()
-
-
-def first_line(error):
-    """The first line of an exception's message (its type's name when it has none)."""
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]

@@ -3,7 +3,7 @@
 import torch
 import torch.nn.functional as F
 
-from .arrays import image, like_input, patch_size_argument
+from ..kernels.arrays import image, like_input, patch_size_argument
 
 
 def brute_force_nnf(source_guide, target_guide, patch_size=5):

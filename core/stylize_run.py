@@ -1,35 +1,51 @@
 """``StylizeRun``: one Stylize of a shot, advanced a piece at a time so the UI stays live.
 
-passes (one frame a call) → inputs derived and job written → the engine worker process (its
-JSON-lines progress read by threads) → the frames as a VSE strip. The modal operator calls
+passes (Blender renders one frame a call) → job written → the engine worker process (which
+derives the controls, guides and flows from the pass EXRs and paints; its JSON-lines progress is
+read by threads) → the frames handed back to Blender as a strip. The modal operator calls
 ``advance()`` from a timer; background mode calls ``run_to_end()``. ``cancel()`` stops at the
 next piece: between pass frames, or by the engine's cancel file within one denoising step.
+What the run needs from Blender comes in as ``BlenderSteps``.
 """
 
 import atexit
 import collections
-import json
+import dataclasses
 import queue
 import threading
-from pathlib import Path
+from collections.abc import Callable
 
-from ..shot.job_spec import build_job, next_version, write_job
-from . import scene_passes
+from ..contract import CANCEL_FILE, Done, Failure, Progress, parse_event
 from .engine_process import start_engine
-from .vse_strip import import_strip
+from .job_file import build_job, next_version, write_job
 
 PASSES_SHARE = 0.2  # of the progress bar
 POLL_S = 0.1
 
 
+@dataclasses.dataclass(frozen=True)
+class BlenderSteps:
+    """What a run asks of Blender.
+
+    ``render_passes(frame, folder)``: render one frame's pass EXR into ``folder`` (or find it
+    cached); returns (EXR path, whether it was rendered). ``add_strip(folder, name, first_frame)``:
+    the frames of ``folder`` as a strip; returns a sentence saying where it went.
+    ``report(stage, fraction)``: the stage text and fraction done changed.
+    """
+
+    render_passes: Callable
+    add_strip: Callable
+    report: Callable = lambda stage, fraction: None
+
+
 class StylizeRun:
     """States: 'passes', 'engine', then 'done', 'failed' or 'cancelled' (``message`` says why)."""
 
-    def __init__(self, request, settings):
-        self.request, self.settings = request, settings
+    def __init__(self, request, settings, blender):
+        self.request, self.settings, self.blender = request, settings, blender
         self.state, self.message, self.error_kind = "passes", "", ""
         self.fraction, self.stage = 0.0, "Rendering passes"
-        self.rendered, self.strip, self.output, self.version = 0, None, None, None
+        self.rendered, self.output, self.version = 0, None, None
         self._exrs, self._process, self._events, self._stderr = [], None, queue.Queue(), collections.deque(maxlen=40)
         self._stdout_pump = None
         self._cancel = False
@@ -43,17 +59,12 @@ class StylizeRun:
         self._cancel = True
         if self.state == "engine" and self.output is not None:
             self.output.mkdir(parents=True, exist_ok=True)  # the engine may not have made it yet
-            (self.output / "cancel").write_text("")
+            (self.output / CANCEL_FILE).write_text("")
 
-    def run_to_end(self, report=None):
-        """Advance until the run ends (background mode); ``report(stage)`` whenever the stage text
-        changes; returns the final state."""
-        shown = None
+    def run_to_end(self):
+        """Advance until the run ends (background mode); returns the final state."""
         while self.running:
             self.advance(wait=True)
-            if report and self.stage != shown:
-                shown = self.stage
-                report(shown)
         return self.state
 
     def advance(self, wait=False):
@@ -68,27 +79,28 @@ class StylizeRun:
                       else str(error))
         return self.running
 
+    def _set_stage(self, stage, fraction=None):
+        changed = stage != self.stage or fraction is not None and fraction != self.fraction
+        self.stage, self.fraction = stage, self.fraction if fraction is None else fraction
+        if changed:
+            self.blender.report(self.stage, self.fraction)
+
     def _render_next_frame(self):
         if self._cancel:
             return self._end("cancelled", "Cancelled while rendering passes (rendered frames stay cached)")
         frames = self.request.frames
-        frame = frames[len(self._exrs)]
-        paths, rendered = scene_passes.render_passes(self.request.scene, [frame], self.request.folder / "passes",
-                                                     size=self.request.size)
-        self._exrs += paths
-        self.rendered += rendered
-        self.fraction = PASSES_SHARE * len(self._exrs) / len(frames)
-        self.stage = f"Passes {len(self._exrs)}/{len(frames)}"
+        path, rendered = self.blender.render_passes(frames[len(self._exrs)], self.request.exr_folder)
+        self._exrs.append(path)
+        self.rendered += bool(rendered)
+        self._set_stage(f"Passes {len(self._exrs)}/{len(frames)}", PASSES_SHARE * len(self._exrs) / len(frames))
         if len(self._exrs) == len(frames):
             self._start_engine()
 
     def _start_engine(self):
-        self.stage = "Preparing inputs"
-        inputs = scene_passes.derive_inputs(self._exrs, self.request.frames, self.request.folder / "passes")
         self.version = version = next_version(self.request.folder)
         self.output = self.request.folder / f"stylized_v{version:03d}"
-        job = build_job(inputs, self.output, self.request.frames[0], self.request.size, **self.settings,
-                        model=self.request.model, device=self.request.device)
+        job = build_job((self._exrs, self.request.passes_folder), self.output, self.request.frames[0], self.request.size,
+                        **self.settings, model=self.request.model, device=self.request.device)
         path = write_job(job, self.request.folder / "jobs" / f"job_v{version:03d}.json")
         self._process = start_engine(self.request.python, "run", str(path), "--progress", "jsonl",
                                      packages=self.request.packages)
@@ -96,13 +108,14 @@ class StylizeRun:
         self._stdout_pump = threading.Thread(target=_pump, args=(self._process.stdout, self._events.put), daemon=True)
         self._stdout_pump.start()
         threading.Thread(target=_pump, args=(self._process.stderr, self._stderr.append), daemon=True).start()
-        self.state, self.stage = "engine", "Starting engine"
+        self.state = "engine"
+        self._set_stage("Starting engine")
 
     def _read_engine(self, wait):
         """Handle every event the engine has printed so far (waiting a little for the first one
         with ``wait``); a process that ended without a final event is a failure."""
         for line in self._available_lines(wait):
-            self._handle(line)
+            self._handle(parse_event(line))
             if not self.running:
                 return
         if self._process.poll() is not None:
@@ -119,37 +132,28 @@ class StylizeRun:
         except queue.Empty:
             return
 
-    def _handle(self, line):
-        try:
-            event = json.loads(line)
-        except ValueError:
-            return  # not an event (a library printing on stdout)
-        if event.get("event") == "progress":
-            self.fraction = PASSES_SHARE + (1 - PASSES_SHARE) * event.get("fraction", 0.0)
-            eta = f", {event['eta_s']:.0f} s left" if event.get("eta_s") is not None else ""
-            self.stage = f"{event['stage'].capitalize()} step {event['step']}/{event['steps']}, " \
-                         f"{event['frames_done']}/{event['frames']} frames{eta}"
-        elif event.get("event") == "done":
+    def _handle(self, event):
+        if isinstance(event, Progress):
+            self._set_stage(progress_text(event), PASSES_SHARE + (1 - PASSES_SHARE) * event.fraction)
+        elif isinstance(event, Done):
             self._process.wait()
             self._finish()
-        elif event.get("event") == "error":
+        elif isinstance(event, Failure):
             self._process.wait()
-            self.error_kind = event.get("kind", "")
-            problems = "; ".join(event.get("problems") or [])
-            self._end("cancelled" if self.error_kind == "cancelled" else "failed",
-                      event.get("message", "engine error") + (f": {problems}" if problems else ""))
+            self.error_kind = event.kind
+            problems = "; ".join(event.problems)
+            self._end("cancelled" if event.kind == "cancelled" else "failed",
+                      event.message + (f": {problems}" if problems else ""))
 
     def _finish(self):
-        scene, prompt = self.request.scene, self.settings["prompt"]
-        name = f"{scene.name}: {prompt[:24]} v{self.version:03d}"
-        self.strip = import_strip(scene, self.output, name, frame_start=self.request.frames[0])
-        scene.diffsynth.last_output = str(self.output)
-        strip = self.strip
-        self._end("done", f"{len(strip.elements)} frames in strip {strip.name!r} (channel {strip.channel})")
+        name = strip_name(self.request.name, self.settings["prompt"], self.version)
+        message = self.blender.add_strip(self.output, name, self.request.frames[0])
+        self._end("done", message)
         self.fraction = 1.0
 
     def _end(self, state, message):
-        self.state, self.message, self.stage = state, message, message
+        self.state, self.message = state, message
+        self._set_stage(message)
         if self._process is not None:
             self._stop_engine()
             self._process.wait()
@@ -160,14 +164,19 @@ class StylizeRun:
             self._process.terminate()
 
 
+def progress_text(event):
+    """One line for the UI from a ``Progress`` event."""
+    eta = f", {event.eta_s:.0f} s left" if event.eta_s is not None else ""
+    if event.stage == "derive":
+        return f"Preparing inputs, {event.frames_done}/{event.frames} frames{eta}"
+    return f"{event.stage.capitalize()} step {event.step}/{event.steps}, {event.frames_done}/{event.frames} frames{eta}"
+
+
+def strip_name(scene, prompt, version):
+    """The strip's name: scene, the prompt's start and the version."""
+    return f"{scene}: {prompt[:24].rstrip(' ,;')} v{version:03d}"
+
+
 def _pump(stream, sink):
     for line in stream:
         sink(line.rstrip("\n"))
-
-
-def run_settings(settings):
-    """The scene settings a job needs, as plain values."""
-    return dict(prompt=settings.prompt, negative_prompt=settings.negative_prompt, preset=settings.preset,
-                steps=settings.steps, guidance_scale=settings.guidance_scale, seed=settings.seed,
-                window=settings.window, mode=settings.mode,
-                weights={"depth": settings.depth_weight, "softedge": settings.softedge_weight})

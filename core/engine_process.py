@@ -13,6 +13,9 @@ def engine_command(python, *args, packages=None):
     from the ``packages`` folder (where Install Dependencies puts torch and diffusers)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PACKAGE_DIR.parent), packages, env.get("PYTHONPATH")]))
+    # Never the working folder on sys.path: inside the extension's folder, its sub-packages would
+    # pass for libraries of the same name (diffusers probes for a top-level ``kernels``).
+    env["PYTHONSAFEPATH"] = "1"
     return [python, "-m", f"{PACKAGE_DIR.name}.engine", *args], env
 
 

@@ -7,10 +7,7 @@ that is also an input) is reported before anything is written, with exit status 
 import sys
 from pathlib import Path
 
-from .settings import BACKENDS, MODES, WEIGHTINGS, BlendSettings
-
-BAD_INPUT = 2
-CANCELLED = 130  # the shell's status for Ctrl-C
+from ..contract import BACKENDS, BLEND_MODES, WEIGHTINGS, Exit
 
 
 def add_command(commands):
@@ -21,7 +18,7 @@ def add_command(commands):
                         help="folder of guide frames (PNG or .npy); repeat to stack passes as channels")
     parser.add_argument("--frames", required=True, type=Path, metavar="DIR", help="folder of PNG frames to smooth")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the smoothed PNGs")
-    parser.add_argument("--mode", choices=MODES, default="fast")
+    parser.add_argument("--mode", choices=BLEND_MODES, default="fast")
     parser.add_argument("--window", type=int, default=15, help="frames blended on each side (default 15)")
     parser.add_argument("--weighting", choices=WEIGHTINGS, default="confidence")
     parser.add_argument("--backend", choices=BACKENDS, default="auto")
@@ -31,34 +28,34 @@ def add_command(commands):
 
 def run(args):
     """Run the command; returns the exit status."""
-    from ..image_sequences import write_png
-    from ..progress import ProgressBar
-    from .blender import PatchBlender
+    from .deflicker import BlendSettings, PatchBlender
+    from .image_sequences import write_png
+    from .progress import ProgressBar
 
     try:
         guides, frames, names, bits = _inputs(args)
         settings = BlendSettings(mode=args.mode, window=args.window, weighting=args.weighting,
                                  backend=args.backend, device=args.device)
-        blender = PatchBlender(guides, settings)
+        patch_blender = PatchBlender(guides, settings)
     except ValueError as error:
         print(f"deflicker: {error}", file=sys.stderr)
-        return BAD_INPUT
+        return Exit.BAD_INPUT
     try:
-        smoothed = blender(frames, ProgressBar("deflicker"))
+        smoothed = patch_blender(frames, ProgressBar("deflicker"))
     except KeyboardInterrupt:
         print("\ndeflicker: cancelled; nothing written", file=sys.stderr)
-        return CANCELLED
+        return Exit.CANCELLED
     args.out.mkdir(parents=True, exist_ok=True)
     for name, frame in zip(names, smoothed):
         write_png(args.out / name, frame, bits)
-    print(f"deflicker: {len(names)} frames written to {args.out} ({blender.estimations} NNFs estimated)")
+    print(f"deflicker: {len(names)} frames written to {args.out} ({patch_blender.estimations} NNFs estimated)")
     return 0
 
 
 def _inputs(args):
     import numpy as np
 
-    from ..image_sequences import NPY, PNG, read_sequence
+    from .image_sequences import NPY, PNG, read_sequence
 
     inputs = [*args.guide, args.frames]
     out = args.out.resolve()

@@ -2,7 +2,7 @@
 
 import torch
 
-from ..render_settings import DEVICES
+from ..contract import DEVICES
 
 
 def resolve_device(name="auto"):

@@ -1,11 +1,9 @@
-"""``RenderSettings``: everything that decides how a shot is rendered, and the named presets."""
+"""``DiffusionSettings``: everything that decides how the diffusion painter renders a shot."""
 
 import dataclasses
 
+from ..contract import PRESETS
 from .deflicker.settings import BlendSettings
-
-WHOLE_SHOT = "shot"  # a smoothing window reaching over the whole shot
-DEVICES = ("auto", "cuda", "mps", "cpu")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +37,7 @@ class ControlSettings:
 
 
 @dataclasses.dataclass(frozen=True)
-class RenderSettings:
+class DiffusionSettings:
     """How to render a shot: prompt, guidance, ControlNets, smoothing and batching."""
 
     prompt: str
@@ -70,22 +68,14 @@ class RenderSettings:
         return bool(self.smoothing_steps) or self.final_smoothing
 
 
-# Presets fill the settings a user did not set. 'paper-3d' follows the paper's 3D rendering
-# setting (smoothing in every step but the last, one window over the whole shot); 'stylize' is
-# the cheaper schedule DiffSynth-Studio uses for stylization; 'fast-preview' smooths only the end.
-PRESETS = {
-    "paper-3d": dict(steps=20, smoothing_steps=tuple(range(19)), final_smoothing=True, window=WHOLE_SHOT),
-    "stylize": dict(steps=20, smoothing_steps=(0, 5, 10, 15), final_smoothing=True, window=30),
-    "fast-preview": dict(steps=8, smoothing_steps=(), final_smoothing=True, window=15),
-}
-
-
 def preset_values(name, steps=None):
-    """The preset's steps, smoothing steps, final smoothing and window; with other ``steps``
-    than the preset's, its smoothing steps are spread over them in proportion."""
+    """The preset's steps, smoothing steps, final smoothing and window (presets: ``contract``);
+    with other ``steps`` than the preset's, its smoothing steps are spread over them in proportion."""
     if name not in PRESETS:
         raise ValueError(f"preset {name!r} is not one of {', '.join(PRESETS)}")
-    values = dict(PRESETS[name])
+    preset = PRESETS[name]
+    values = dict(steps=preset.steps, smoothing_steps=preset.smoothing_steps, final_smoothing=preset.final_smoothing,
+                  window=preset.window)
     if steps is not None and steps != values["steps"]:
         if name == "paper-3d":
             values["smoothing_steps"] = tuple(range(steps - 1))

@@ -9,9 +9,7 @@ no chunk seams exist: every frame sees its whole window.
 
 import torch
 
-from ...kernels import remap
-from ...kernels.arrays import like_input, to_torch
-from ...kernels.patchmatch import resolve_backend
+from ...kernels import like_input, remap, resolve_backend, to_torch
 from .fields import FieldStore
 from .margins import add_margin, crop_margin
 from .motion import check_flows

@@ -1,0 +1,95 @@
+"""What the operators and the panels both read from Blender: this extension's preferences, the
+shot's size and folder, and the checked Stylize request. Neither ``operators`` nor ``panels``
+imports the other; both import this.
+"""
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import bpy
+
+from .core.request import ModelChoice, check_request, rounded_size
+
+ADDON_PACKAGE = __package__  # e.g. ``bl_ext.user_default.diffsynth_render``
+
+
+def get_preferences(context):
+    """This extension's preferences."""
+    return context.preferences.addons[ADDON_PACKAGE].preferences
+
+
+def engine_python(context):
+    """The interpreter that runs the engine: the preference, or Blender's own Python."""
+    return bpy.path.abspath(get_preferences(context).engine_python) or sys.executable
+
+
+def packages_dir(context, create=False):
+    """The folder Install Dependencies fills and the engine imports from, or None when there is
+    none (an add-on loaded from a plain folder, as in development, has no extension user folder)."""
+    chosen = get_preferences(context).packages_dir
+    if chosen:
+        return bpy.path.abspath(chosen)
+    try:
+        return bpy.utils.extension_path_user(ADDON_PACKAGE, path="site-packages", create=create)
+    except ValueError:
+        return None
+
+
+def downloads_allowed(context):
+    """Downloads are on in these preferences and Blender allows online access."""
+    return get_preferences(context).allow_downloads and bpy.app.online_access
+
+
+def render_size(scene, settings):
+    """((width, height), note): the scene's output size (or the chosen one) rounded to a
+    multiple of 8, with a note when rounding changed it."""
+    return rounded_size(*_wanted_size(scene, settings))
+
+
+def _wanted_size(scene, settings):
+    if not settings.use_scene_size:
+        return settings.width, settings.height
+    scale = scene.render.resolution_percentage / 100
+    return round(scene.render.resolution_x * scale), round(scene.render.resolution_y * scale)
+
+
+def shot_folder(scene, settings):
+    """The folder for this scene's passes, jobs and results."""
+    base = settings.output_dir
+    if base.startswith("//") and not bpy.data.filepath:
+        base = os.path.join(tempfile.gettempdir(), "diffsynth")  # an unsaved file has no "//"
+    return Path(bpy.path.abspath(base)) / bpy.path.clean_name(scene.name)
+
+
+def shot_request(context):
+    """The checked ``ShotRequest`` for the context's scene; raises ``RequestError``."""
+    scene = context.scene
+    settings = scene.diffsynth
+    frame_range = ((scene.frame_start, scene.frame_end) if settings.use_scene_range
+                   else (settings.frame_start, settings.frame_end))
+    prefs = get_preferences(context)
+    return check_request(name=scene.name, has_camera=scene.camera is not None, frame_range=frame_range,
+                         size=_wanted_size(scene, settings),
+                         folder=shot_folder(scene, settings), model=_model_choice(settings, context),
+                         python=engine_python(context), packages=packages_dir(context), device=prefs.device)
+
+
+def _model_choice(settings, context):
+    prefs = get_preferences(context)
+    controlnets = {"depth": settings.controlnet_depth, "softedge": settings.controlnet_softedge}
+    return ModelChoice(kind=settings.model_kind, path=settings.model_path and bpy.path.abspath(settings.model_path),
+                       hub_id=settings.hub_id,
+                       controlnets={name: (source, bpy.path.abspath(source)) for name, source in controlnets.items()},
+                       tokenizer=settings.tokenizer_path and bpy.path.abspath(settings.tokenizer_path),
+                       allow_network=downloads_allowed(context),
+                       cache_dir=prefs.model_cache_dir and bpy.path.abspath(prefs.model_cache_dir))
+
+
+def run_settings(settings):
+    """The scene settings a job needs, as plain values."""
+    return dict(prompt=settings.prompt, negative_prompt=settings.negative_prompt, preset=settings.preset,
+                steps=settings.steps, guidance_scale=settings.guidance_scale, seed=settings.seed,
+                window=settings.window, mode=settings.mode,
+                weights={"depth": settings.depth_weight, "softedge": settings.softedge_weight})

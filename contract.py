@@ -1,0 +1,186 @@
+"""The contract between the Blender side and the engine: every fact both sides rely on, once.
+
+The job file's schema, its limits and choices, the presets, the engine's exit statuses and
+progress events, file names, the engine's packages and how files are written. Standard library
+only: Blender's Python, the engine's Python and a bare Python all import it.
+"""
+
+import contextlib
+import dataclasses
+import enum
+import json
+import os
+from pathlib import Path
+
+# ---- The job file -------------------------------------------------------------------------
+
+JOB_SCHEMA = 1
+MIN_SIZE = 64  # pixels, each side
+SIZE_MULTIPLE = 8  # Stable Diffusion's latents are an eighth of the image
+WHOLE_SHOT = "shot"  # a smoothing window reaching over the whole shot
+# Each frame's passes, as Blender names them in its multilayer EXR; the last is our surface
+# coordinate AOV (written by a view-layer material override).
+COORDINATE_AOV = "diffsynth_coordinate"
+PASS_NAMES = ("Combined", "Depth", "Normal", "Vector", COORDINATE_AOV)
+DERIVED_CONTROLS = ("depth", "softedge")  # the control images the engine makes from pass EXRs
+DERIVED_FOLDERS = (*DERIVED_CONTROLS, "guide", "flow")  # what it derives, a folder each
+DEFAULT_BASE = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+DEFAULT_CONTROLNETS = {"depth": "lllyasviel/control_v11f1p_sd15_depth",
+                       "softedge": "lllyasviel/control_v11p_sd15_softedge"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice:
+    """One value of a setting with a fixed set of values: its label and tooltip in the UI."""
+
+    label: str
+    description: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset(Choice):
+    """A named set of diffusion steps and smoothing (see the README's Presets)."""
+
+    steps: int = 20
+    smoothing_steps: tuple = ()
+    final_smoothing: bool = True
+    window: int | str = 15
+
+
+# 'paper-3d' follows the paper's 3D rendering setting (smoothing in every step but the last, one
+# window over the whole shot); 'stylize' is the cheaper schedule DiffSynth-Studio uses for
+# stylization; 'fast-preview' smooths only the end.
+PRESETS = {
+    "stylize": Preset("Stylize", "Smoothing at 4 of 20 steps and at the end, window 30: the everyday choice",
+                      steps=20, smoothing_steps=(0, 5, 10, 15), window=30),
+    "paper-3d": Preset("Paper 3D", "Smoothing at every step, window over the whole shot: steadiest, slowest",
+                       steps=20, smoothing_steps=tuple(range(19)), window=WHOLE_SHOT),
+    "fast-preview": Preset("Fast Preview", "8 steps, smoothing only at the end: a quick look", steps=8, window=15),
+}
+DEFAULT_PRESET = "stylize"
+DEVICES = {"auto": Choice("Auto", "CUDA, then Apple MPS, then the CPU"), "cuda": Choice("CUDA", "An NVIDIA GPU"),
+           "mps": Choice("MPS", "An Apple GPU"), "cpu": Choice("CPU", "The processor (slow)")}
+BLEND_MODES = {"fast": Choice("Fast", "Blocks of frames blended in a tree: O(n log n) matches"),
+               "balanced": Choice("Balanced", "Every frame of the window matched directly: slower")}
+WEIGHTINGS = {"confidence": Choice("Confidence", "Each remapped pixel weighted by how well its patch matched"),
+              "uniform": Choice("Uniform", "The paper's plain average")}
+BACKENDS = {"auto": Choice("Auto", "The CUDA kernels where CuPy and an NVIDIA GPU are present, else torch"),
+            "cuda": Choice("CUDA", "The CuPy CUDA kernels"), "torch": Choice("Torch", "The portable torch path")}
+
+
+def enum_items(choices):
+    """``(identifier, label, description)`` of each choice: the items of a Blender EnumProperty."""
+    return [(name, choice.label, choice.description) for name, choice in choices.items()]
+
+
+# ---- Files --------------------------------------------------------------------------------
+
+CANCEL_FILE = "cancel"  # in a job's output folder: the engine stops within one step
+RESULT_FILE = "result.json"  # written last by a finished job, never by a stopped one
+FRAME_GLOB = "frame_*.png"
+
+
+def frame_name(number, suffix=".png"):
+    """The file name of frame ``number``: passes, derived inputs and results all use it."""
+    return f"frame_{number:04d}{suffix}"
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """A temporary name beside ``path`` (same suffix) to write to; renamed to ``path`` when the
+    block ends, removed if it raises: readers never see a half-written file."""
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.partial{path.suffix}")
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def write_text_atomically(path, text):
+    """Write ``text`` to ``path`` through ``atomic_path``; returns the path."""
+    with atomic_path(path) as partial:
+        partial.write_text(text)
+    return Path(path)
+
+
+# ---- The engine process -------------------------------------------------------------------
+
+class Exit(enum.IntEnum):
+    """Exit statuses of the engine's commands and the headless CLI."""
+
+    DONE = 0
+    FAILED = 1  # an internal error, or a Stylize that failed
+    BAD_INPUT = 2  # a bad argument, job field or input frame
+    MODEL = 3  # a model that cannot be loaded
+    OUT_OF_MEMORY = 4
+    MISSING_PACKAGES = 5
+    CANCELLED = 130  # the shell's status for Ctrl-C
+
+
+# The kind of an error event, and the exit status that goes with it.
+ERROR_KINDS = {"job": Exit.BAD_INPUT, "input": Exit.BAD_INPUT, "model": Exit.MODEL,
+               "out-of-memory": Exit.OUT_OF_MEMORY, "missing-packages": Exit.MISSING_PACKAGES,
+               "cancelled": Exit.CANCELLED, "internal": Exit.FAILED}
+STAGES = ("derive", "denoise", "decode", "blend", "encode", "write")
+
+
+@dataclasses.dataclass(frozen=True)
+class Progress:
+    """Work done so far: ``stage`` at diffusion ``step`` of ``steps``, ``frames_done`` of ``frames``."""
+
+    stage: str
+    step: int
+    steps: int
+    frames_done: int
+    frames: int
+    fraction: float
+    eta_s: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Done:
+    """The job finished: ``frames`` written to ``output``."""
+
+    output: str
+    frames: int
+    seconds: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Failure:
+    """The job stopped; ``kind`` is one of ``ERROR_KINDS``."""
+
+    kind: str
+    message: str
+    problems: list = dataclasses.field(default_factory=list)
+
+
+EVENTS = {"progress": Progress, "done": Done, "error": Failure}
+
+
+def event_line(event):
+    """One JSON line for ``event`` (``--progress jsonl``)."""
+    name = next(name for name, kind in EVENTS.items() if isinstance(event, kind))
+    return json.dumps({"event": name, **dataclasses.asdict(event)})
+
+
+def parse_event(line):
+    """The event on a line the engine printed, or None for any other line (a library's output)."""
+    try:
+        fields = json.loads(line)
+        return EVENTS[fields.pop("event")](**fields)
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+
+
+# The packages the engine's Python needs, as pip requirements (one file, also read by the
+# development environment's requirements.txt).
+ENGINE_REQUIREMENTS = Path(__file__).absolute().parent / "engine" / "requirements.txt"
+
+
+def engine_packages():
+    """The engine's pip requirements, e.g. ``('torch', 'diffusers>=0.42,<0.43', ...)``."""
+    lines = (line.split("#")[0].strip() for line in ENGINE_REQUIREMENTS.read_text().splitlines())
+    return tuple(line for line in lines if line)

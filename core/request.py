@@ -1,0 +1,114 @@
+"""What a Stylize run needs, checked: ``ShotRequest`` from the plain values the Blender side read.
+
+Every problem a user can fix is a ``RequestError`` whose message says what to change.
+"""
+
+import dataclasses
+import os
+import tempfile
+from pathlib import Path
+
+from ..contract import DEFAULT_CONTROLNETS, MIN_SIZE, SIZE_MULTIPLE
+
+
+class RequestError(ValueError):
+    """A setting that stops the run; the message names it and the fix."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelChoice:
+    """The model settings as the user gave them, paths already absolute (empty: not set).
+    ``controlnets``: name → (source as typed, the same as an absolute path)."""
+
+    kind: str  # TINY, HUB, FOLDER or CHECKPOINT
+    path: str = ""
+    hub_id: str = ""
+    controlnets: dict = dataclasses.field(default_factory=dict)
+    tokenizer: str = ""
+    allow_network: bool = False
+    cache_dir: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class ShotRequest:
+    """A checked Stylize: the shot's name, frames, size and folder, model sources and the engine to run."""
+
+    name: str
+    frames: list
+    size: tuple
+    size_note: str
+    folder: Path
+    model: dict
+    python: str
+    packages: str | None
+    device: str
+
+    @property
+    def passes_folder(self):
+        """Where the pass EXRs (``exr/``) and what the engine derives from them go."""
+        return self.folder / "passes"
+
+    @property
+    def exr_folder(self):
+        return self.passes_folder / "exr"
+
+
+def rounded_size(width, height):
+    """((width, height), note): the size rounded to a multiple of 8, with a note when rounding
+    changed it; sizes under the minimum stay as they are, for the message that refuses them."""
+    rounded = tuple(max(SIZE_MULTIPLE, round(side / SIZE_MULTIPLE) * SIZE_MULTIPLE) for side in (width, height))
+    if min(width, height) < MIN_SIZE or rounded == (width, height):
+        return (width, height), ""
+    return rounded, f"{width}x{height} rounded to {rounded[0]}x{rounded[1]} (multiple of {SIZE_MULTIPLE})"
+
+
+def check_request(*, name, has_camera, frame_range, size, folder, model, python, packages, device):
+    """The ``ShotRequest`` for these values; raises ``RequestError`` naming the first problem.
+    ``size``: the wanted (width, height) before rounding; ``model``: a ``ModelChoice``."""
+    if not has_camera:
+        raise RequestError("The scene has no active camera: add a camera and make it the scene camera")
+    first, last = frame_range
+    if last < first:
+        raise RequestError(f"The frame range {first}–{last} is empty: the end frame must not come before the start")
+    (width, height), note = rounded_size(*size)
+    if min(width, height) < MIN_SIZE:
+        raise RequestError(f"The resolution {width}x{height} is too small: each side needs at least {MIN_SIZE} px")
+    folder = Path(folder)
+    _check_writable(folder)
+    return ShotRequest(name=name, frames=list(range(first, last + 1)), size=(width, height), size_note=note, folder=folder,
+                       model=model_sources(model), python=python, packages=packages, device=device)
+
+
+def _check_writable(folder):
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise RequestError(f"The output folder {folder} cannot be written ({error.strerror or error}): "
+                           "choose another in the DiffSynth panel") from None
+
+
+def model_sources(choice):
+    """The job's ``model`` sources for a ``ModelChoice``; raises ``RequestError`` for a missing
+    file or folder or a malformed id."""
+    if choice.kind == "TINY":
+        return {"base": "tiny", "controlnets": {name: "tiny" for name in DEFAULT_CONTROLNETS}}
+    if choice.kind == "HUB":
+        base = choice.hub_id.strip()
+        if base.count("/") != 1:
+            raise RequestError(f"The model id {base!r} should look like 'owner/name'")
+    else:
+        base = choice.path
+        exists = os.path.isdir(base) if choice.kind == "FOLDER" else os.path.isfile(base)
+        if not base or not exists:
+            what = "model folder" if choice.kind == "FOLDER" else "checkpoint file"
+            raise RequestError(f"The {what} {base or '(none)'!r} does not exist: set Model Path in the DiffSynth panel")
+    controlnets = {}
+    for name, (typed, local) in choice.controlnets.items():
+        if typed.startswith(("/", "//", ".")) and not os.path.exists(local):
+            raise RequestError(f"The {name} ControlNet {local!r} does not exist")
+        controlnets[name] = local if os.path.exists(local) else typed
+    tokenizer = choice.tokenizer if choice.kind == "CHECKPOINT" and choice.tokenizer else None
+    return {"base": base, "controlnets": controlnets, "tokenizer": tokenizer, "allow_network": choice.allow_network,
+            "cache_dir": choice.cache_dir or None}

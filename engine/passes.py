@@ -1,0 +1,97 @@
+"""The shot's pass EXRs, rendered by Blender, turned into the engine's inputs on disk: depth and
+soft-edge control PNGs (16-bit), guide and flow ``.npy`` files, a folder each.
+
+EXRs are read with the OpenEXR library (every part of a multilayer EXR: Blender 5 writes one per
+pass, 4.x one for all; float32). What was derived is kept with a stamp of the EXRs it came from,
+so a second job on unchanged passes (another prompt, say) derives nothing.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..contract import DERIVED_FOLDERS, PASS_NAMES, atomic_path, write_text_atomically
+from ..shot.frame_inputs import RANGE_PASSES, frame_inputs, shot_ranges
+from .image_sequences import NPY, PNG, write_png
+
+SUFFIXES = {"depth": PNG, "softedge": PNG, "guide": NPY, "flow": NPY}
+STAMP = "derived.json"
+DERIVATION = 1  # bump when what is derived from the same passes changes: stamps of older ones no longer match
+COMPONENTS = "RGBAXYZW"  # Blender's order of a pass's channels (the EXR stores them sorted by name)
+
+
+def read_exr_passes(path, names=PASS_NAMES):
+    """The passes ``names`` of a multilayer EXR as {name: (H, W, C) float32}, row 0 at the top;
+    raises ValueError naming the file when it cannot be read or lacks one of them."""
+    import OpenEXR
+
+    try:
+        with OpenEXR.File(str(path), separate_channels=True) as exr:
+            found = {}
+            for part in exr.parts:
+                for channel, data in part.channels.items():
+                    name, component = _pass_and_component(channel)
+                    if name in names:
+                        found.setdefault(name, {})[component] = data.pixels
+    except (OSError, RuntimeError) as error:
+        raise ValueError(f"cannot read pass EXR {path}: {error}") from None
+    missing = [name for name in names if name not in found]
+    if missing:
+        raise ValueError(f"{path} has no {', '.join(missing)} pass")
+    return {name: np.stack([channels[c] for c in sorted(channels, key=_component_rank)], axis=-1).astype(np.float32)
+            for name, channels in found.items()}
+
+
+def _pass_and_component(channel):
+    layer, _, component = channel.rpartition(".")
+    return layer.rpartition(".")[2] or component, component  # "ViewLayer.Depth.Z" → (Depth, Z)
+
+
+def _component_rank(component):
+    return COMPONENTS.find(component) if component in COMPONENTS else len(COMPONENTS) + ord(component[0])
+
+
+def derived_files(exr_files, folder):
+    """{kind: files} that ``derive_inputs`` writes for ``exr_files``: ``folder/kind/<EXR's name>``."""
+    return {kind: [Path(folder) / kind / Path(exr).with_suffix(SUFFIXES[kind]).name for exr in exr_files]
+            for kind in DERIVED_FOLDERS}
+
+
+def derive_inputs(exr_files, folder, size, progress=None):
+    """Write the inputs of every frame of ``exr_files`` into ``folder`` (skipped when its stamp
+    says they were made from these very EXRs); returns ``derived_files``. ``size``: (width,
+    height) every EXR must have. ``progress(done, total)`` after each frame."""
+    files, folder = derived_files(exr_files, folder), Path(folder)
+    stamp, stamp_file = _stamp(exr_files), folder / STAMP
+    if stamp_file.is_file() and stamp_file.read_text() == stamp and all(f.is_file() for k in files.values() for f in k):
+        return files
+    stamp_file.unlink(missing_ok=True)  # a derivation stopped half-way is never trusted
+    for kind in files:
+        (folder / kind).mkdir(parents=True, exist_ok=True)
+    ranges = shot_ranges(lambda: (read_exr_passes(path, RANGE_PASSES) for path in exr_files))
+    for index, path in enumerate(exr_files):
+        passes = read_exr_passes(path)
+        height, width = passes["Depth"].shape[:2]
+        if (width, height) != tuple(size):
+            raise ValueError(f"{path} is {width}x{height}, but the job's size is {size[0]}x{size[1]}")
+        for kind, image in frame_inputs(passes, ranges).items():
+            _write(files[kind][index], image)
+        if progress:
+            progress(index + 1, len(exr_files))
+    write_text_atomically(stamp_file, stamp)
+    return files
+
+
+def _write(path, image):
+    if path.suffix == PNG:
+        write_png(path, image, bits=16)
+    else:
+        with atomic_path(path) as partial:
+            np.save(partial, image)
+
+
+def _stamp(exr_files):
+    """What the derived files depend on: each EXR's name, size and modification time."""
+    stats = [(str(path), path.stat().st_size, path.stat().st_mtime_ns) for path in map(Path, exr_files)]
+    return json.dumps({"derivation": DERIVATION, "passes": stats})

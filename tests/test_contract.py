@@ -1,0 +1,147 @@
+"""The contract between the Blender side and the engine: what one side writes, the other reads intact."""
+
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from diffsynth_render import contract
+from diffsynth_render.core.job_file import build_job, write_job
+from diffsynth_render.engine.job import JobError, read_job
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_contract_imports_in_a_bare_python():
+    # -I: isolated, no site-packages: the standard library alone must be enough.
+    code = ("import importlib.util, sys; spec = importlib.util.spec_from_file_location('contract', sys.argv[1]); "
+            "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module); "
+            "print(sorted(set(sys.modules) & {'numpy', 'torch', 'bpy'}), module.JOB_SCHEMA)")
+    done = subprocess.run([sys.executable, "-I", "-c", code, str(PACKAGE_ROOT / "contract.py")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["[]", str(contract.JOB_SCHEMA)]
+
+
+def _blender_side_job(tmp_path):
+    """A job as Stylize builds it, every value away from its default."""
+    exrs = []
+    for frame in (12, 13, 14):
+        exrs.append(tmp_path / "passes" / "exr" / contract.frame_name(frame, ".exr"))
+        exrs[-1].parent.mkdir(parents=True, exist_ok=True)
+        exrs[-1].write_bytes(b"")  # read_job checks the files exist; nothing reads them yet
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    model = {"base": "tiny", "tokenizer": str(tmp_path / "tokenizer"), "allow_network": True, "cache_dir": str(cache),
+             "controlnets": {"depth": "owner/depth-net", "softedge": "owner/edge-net"}}
+    job = build_job((exrs, tmp_path / "passes"), tmp_path / "out", 12, (96, 72), prompt="a tin robot",
+                    negative_prompt="fog", model=model, weights={"depth": 0.7, "softedge": 0.4}, preset="paper-3d",
+                    steps=9, guidance_scale=5.5, seed=42, window=3, mode="balanced", device="cpu")
+    return job, exrs
+
+
+def test_a_job_built_by_the_blender_side_reads_back_intact(tmp_path):
+    job, exrs = _blender_side_job(tmp_path)
+    read = read_job(write_job(job, tmp_path / "jobs" / "job_v001.json"))
+    settings = read.settings
+    assert (read.output, read.first_frame, read.size, read.device, read.preset) == \
+        (tmp_path / "out", 12, (96, 72), "cpu", "paper-3d")
+    assert (settings.prompt, settings.negative_prompt, settings.steps, settings.guidance_scale, settings.seed) == \
+        ("a tin robot", "fog", 9, 5.5, 42)
+    assert (settings.blend.window, settings.blend.mode) == (3, "balanced")
+    assert {name: control.weight for name, control in settings.controls.items()} == {"depth": 0.7, "softedge": 0.4}
+    assert read.model["controlnets"] == {"depth": "owner/depth-net", "softedge": "owner/edge-net"}
+    assert (read.model["base"], read.model["tokenizer"], read.model["allow_network"], read.model["cache_dir"]) == \
+        ("tiny", str(tmp_path / "tokenizer"), True, str(tmp_path / "cache"))
+    assert read.passes == (exrs, tmp_path / "passes")
+    derived = tmp_path / "passes"
+    assert read.controls["softedge"] == [derived / "softedge" / f"frame_{f:04d}.png" for f in (12, 13, 14)]
+    assert read.guides == [[derived / "guide" / f"frame_{f:04d}.npy" for f in (12, 13, 14)]]
+    assert read.flow == [derived / "flow" / f"frame_{f:04d}.npy" for f in (12, 13, 14)]
+    assert read.frame_name(2) == "frame_0014.png"
+
+
+@pytest.mark.parametrize("rename", [("negative_prompt", "negative"), ("steps", "stpes"), ("controls.depth.weight", "wieght"),
+                                    ("passes.derived", "derive"), ("model.cache_dir", "cache")])
+def test_a_field_renamed_on_one_side_only_is_refused(tmp_path, rename):
+    job, _ = _blender_side_job(tmp_path)
+    path, new = rename
+    *parents, old = path.split(".")
+    owner = job
+    for key in parents:
+        owner = owner[key]
+    owner[new] = owner.pop(old)
+    with pytest.raises(JobError) as refused:
+        read_job(write_job(job, tmp_path / "job.json"))
+    assert any(problem.startswith(".".join([*parents, new]) + ": is not a job field") for problem in
+               refused.value.problems), refused.value.problems
+
+
+def test_a_job_names_passes_or_derived_inputs_not_both(tmp_path):
+    job, _ = _blender_side_job(tmp_path)
+    job["guides"] = ["passes/guide"]
+    job["controls"]["depth"]["frames"] = "passes/depth"
+    job["controls"]["normal"] = {"model": "tiny"}
+    with pytest.raises(JobError) as refused:
+        read_job(write_job(job, tmp_path / "job.json"))
+    assert set(refused.value.problems) >= {
+        "guides: comes from passes: leave it out of a job that names passes",
+        "controls.depth.frames: comes from passes: leave it out of a job that names passes",
+        "controls.normal: passes give only depth, softedge control images"}
+
+
+@pytest.mark.parametrize("event", [
+    contract.Progress("blend", 3, 20, 8, 16, 0.21, 42.0), contract.Progress("derive", 0, 20, 1, 16, 0.0),
+    contract.Done("/renders/out", 16, 12.5), contract.Failure("model", "cannot load", ["a", "b"])])
+def test_events_read_back_as_written(event):
+    line = contract.event_line(event)
+    assert json.loads(line)["event"] in contract.EVENTS and contract.parse_event(line) == event
+
+
+@pytest.mark.parametrize("line", ["", "Loading pipeline components...", "{}", '{"event": "progress"}',
+                                  '{"event": "unknown", "x": 1}', "[1, 2]"])
+def test_other_lines_are_not_events(line):
+    assert contract.parse_event(line) is None
+
+
+def test_every_error_kind_has_an_exit_status_and_progress_stages_cover_the_worker():
+    from diffsynth_render.engine import worker
+
+    assert set(contract.ERROR_KINDS.values()) <= set(contract.Exit)
+    assert set(worker.STAGE_SPANS) | set(worker.CLOSING_SPANS) == set(contract.STAGES)
+
+
+def test_atomic_path_leaves_the_old_file_when_writing_fails(tmp_path):
+    target = tmp_path / "frame_0001.png"
+    contract.write_text_atomically(target, "old")
+    with pytest.raises(RuntimeError):
+        with contract.atomic_path(target) as partial:
+            partial.write_text("half")
+            raise RuntimeError("disk full")
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == [target.name]
+    with contract.atomic_path(target) as partial:
+        assert partial.suffix == ".png"  # writers that pick the format by suffix (OpenCV) still work
+        partial.write_text("new")
+    assert target.read_text() == "new"
+
+
+def test_the_engine_packages_are_listed_once():
+    requirements = (PACKAGE_ROOT / "requirements.txt").read_text()
+    assert "-r engine/requirements.txt" in requirements.splitlines()
+    names = {package.split("<")[0].split(">")[0].split("=")[0].lower() for package in contract.engine_packages()}
+    assert {"torch", "diffusers", "openexr"} <= names
+    assert not any(line.split("<")[0].split("=")[0].lower() in names for line in requirements.splitlines())
+
+
+def test_presets_fill_the_blender_enum_and_the_engine_alike():
+    from diffsynth_render.engine.diffusion_settings import preset_values
+
+    for name, preset in contract.PRESETS.items():
+        values = preset_values(name)
+        assert (values["steps"], values["smoothing_steps"], values["window"]) == \
+            (preset.steps, preset.smoothing_steps, preset.window)
+    assert [item[0] for item in contract.enum_items(contract.PRESETS)] == list(contract.PRESETS)
+    assert dataclasses.asdict(contract.PRESETS[contract.DEFAULT_PRESET])["label"]
