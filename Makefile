@@ -29,6 +29,7 @@ $(READY): requirements.txt engine/requirements.txt constraints.txt
 	touch $@
 
 test: $(READY)
+	$(VPY) -m ruff check .
 	$(VPY) -m pytest tests
 
 demo: $(READY)

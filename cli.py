@@ -55,8 +55,8 @@ def _size(text):
 
 def stylize(args):
     """Open the file, apply the arguments to its DiffSynth settings, run Stylize; exit status."""
-    import bpy
     import addon_utils  # importable only once bpy is
+    import bpy
 
     if not args.blend.is_file():
         print(f"cli: {args.blend} does not exist", file=sys.stderr)

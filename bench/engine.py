@@ -46,10 +46,10 @@ def measure(model, device, frames, size):
 
     from diffsynth_render.engine.deflicker import BlendSettings, PatchBlender
     from diffsynth_render.engine.devices import resolve_device
+    from diffsynth_render.engine.diffusion_settings import ControlSettings, DiffusionSettings, preset_values
     from diffsynth_render.engine.models import build_tiny
     from diffsynth_render.engine.pipeline import DiffSynthPipeline
     from diffsynth_render.engine.progress import StageTimer
-    from diffsynth_render.engine.diffusion_settings import ControlSettings, DiffusionSettings, preset_values
 
     device, dtype = resolve_device(device)
     started = time.perf_counter()

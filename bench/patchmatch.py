@@ -47,7 +47,8 @@ def quality_rows(backend, device, pairs=4):
             source, target = (torch.from_numpy(texture(48, 48, channels, seed + offset)) for offset in (0, 1000))
             nnf = estimate_nnf(source.to(device), target.to(device), backend=backend, seed=seed).cpu()
             exact = brute_force_nnf(source, target)
-            ratios.append(float(patch_distance(source, target, nnf).mean() / patch_distance(source, target, exact).mean()))
+            found, best = patch_distance(source, target, nnf).mean(), patch_distance(source, target, exact).mean()
+            ratios.append(float(found / best))
         rows.append({"backend": backend, "device": device, "channels": channels, "pairs": pairs,
                      "mean_ratio": sum(ratios) / pairs, "worst_ratio": max(ratios)})
     return rows

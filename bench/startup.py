@@ -14,8 +14,8 @@ def _python(code):
 
 def run(repeats=5):
     """Measure and report; returns the rows."""
-    import bpy
     import addon_utils  # importable only once bpy is
+    import bpy
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     addon_utils.enable("diffsynth_render", default_set=False)
@@ -27,7 +27,8 @@ def run(repeats=5):
 
     rows = [
         {"what": "python startup (baseline)", "ms": 1000 * median_seconds(lambda: _python("pass"), repeats)},
-        {"what": "import engine + kernels (fresh process)", "ms": 1000 * median_seconds(lambda: _python(IMPORT_ENGINE), repeats)},
+        {"what": "import engine + kernels (fresh process)",
+         "ms": 1000 * median_seconds(lambda: _python(IMPORT_ENGINE), repeats)},
         {"what": "engine info --json (fresh process)", "ms": 1000 * median_seconds(
             lambda: _python("from diffsynth_render.engine.__main__ import main; main(['info', '--json'])"), repeats)},
         {"what": "unregister + register in Blender", "ms": 1000 * median_seconds(register_cycle, 20 * repeats)},

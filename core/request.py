@@ -75,8 +75,8 @@ def check_request(*, name, has_camera, frame_range, size, folder, model, python,
         raise RequestError(f"The resolution {width}x{height} is too small: each side needs at least {MIN_SIZE} px")
     folder = Path(folder)
     _check_writable(folder)
-    return ShotRequest(name=name, frames=list(range(first, last + 1)), size=(width, height), size_note=note, folder=folder,
-                       model=model_sources(model), python=python, packages=packages, device=device)
+    return ShotRequest(name=name, frames=list(range(first, last + 1)), size=(width, height), size_note=note,
+                       folder=folder, model=model_sources(model), python=python, packages=packages, device=device)
 
 
 def _check_writable(folder):

@@ -80,7 +80,7 @@ class StylizeRun:
         return self.running
 
     def _set_stage(self, stage, fraction=None):
-        changed = stage != self.stage or fraction is not None and fraction != self.fraction
+        changed = stage != self.stage or (fraction is not None and fraction != self.fraction)
         self.stage, self.fraction = stage, self.fraction if fraction is None else fraction
         if changed:
             self.blender.report(self.stage, self.fraction)
@@ -99,8 +99,9 @@ class StylizeRun:
     def _start_engine(self):
         self.version = version = next_version(self.request.folder)
         self.output = self.request.folder / f"stylized_v{version:03d}"
-        job = build_job((self._exrs, self.request.passes_folder), self.output, self.request.frames[0], self.request.size,
-                        **self.settings, model=self.request.model, device=self.request.device)
+        request = self.request
+        job = build_job((self._exrs, request.passes_folder), self.output, request.frames[0], request.size,
+                        **self.settings, model=request.model, device=request.device)
         path = write_job(job, self.request.folder / "jobs" / f"job_v{version:03d}.json")
         self._process = start_engine(self.request.python, "run", str(path), "--progress", "jsonl",
                                      packages=self.request.packages)

@@ -10,8 +10,18 @@ import json
 import re
 from pathlib import Path
 
-from ..contract import (BLEND_MODES, DERIVED_CONTROLS, DEVICES, JOB_SCHEMA, MIN_SIZE, PRESETS, SIZE_MULTIPLE,
-                        WEIGHTINGS, WHOLE_SHOT, frame_name)
+from ..contract import (
+    BLEND_MODES,
+    DERIVED_CONTROLS,
+    DEVICES,
+    JOB_SCHEMA,
+    MIN_SIZE,
+    PRESETS,
+    SIZE_MULTIPLE,
+    WEIGHTINGS,
+    WHOLE_SHOT,
+    frame_name,
+)
 from .deflicker.settings import BlendSettings
 from .diffusion_settings import ControlSettings, CrossFrameSettings, DiffusionSettings, preset_values
 from .image_sequences import NPY, PNG, frame_files
@@ -84,7 +94,7 @@ class _Checker:
             if required:
                 self.problem(field, "is missing")
             return default
-        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+        if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
             names = " or ".join(k.__name__.replace("str", "text").replace("dict", "object") for k in kinds)
             self.problem(field, f"must be {names}, not {json.dumps(value)}")
             return default
@@ -92,7 +102,7 @@ class _Checker:
 
     def number(self, field, default, low, high=None, integer=False, within=None):
         value = self.get(field, (int,) if integer else (int, float), default, within=within)
-        if value is not None and (value < low or high is not None and value > high):
+        if value is not None and (value < low or (high is not None and value > high)):
             self.problem(field, f"must be between {low} and {high}" if high is not None else f"must be ≥ {low}")
             return default
         return value

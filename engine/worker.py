@@ -15,8 +15,17 @@ import sys
 import time
 from pathlib import Path
 
-from ..contract import (CANCEL_FILE, ERROR_KINDS, RESULT_FILE, Done, Exit, Failure, Progress, event_line,
-                        write_text_atomically)
+from ..contract import (
+    CANCEL_FILE,
+    ERROR_KINDS,
+    RESULT_FILE,
+    Done,
+    Exit,
+    Failure,
+    Progress,
+    event_line,
+    write_text_atomically,
+)
 
 # Where each stage lies within its step, for the overall fraction done: a smoothing step
 # (derive before the first, denoise, decode, blend, encode) or the closing one (decode, blend, write).

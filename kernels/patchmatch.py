@@ -2,14 +2,19 @@
 
 import torch
 
+from ..contract import BACKENDS
 from . import torch_voting
 from .arrays import image, init_field, like_input, nnf_field, patch_size_argument, pixel_grid
 from .backends import available_backends
 from .pyramid import default_levels, downsample, downsample_flow, level_sizes, upsample_nnf
-from .torch_patchmatch import (EXACT_ITERATIONS, POLISH_JUMP_STEPS, POLISH_RADIUS, DescriptorMetric, ExactMetric,
-                               LevelSearch)
-
-from ..contract import BACKENDS
+from .torch_patchmatch import (
+    EXACT_ITERATIONS,
+    POLISH_JUMP_STEPS,
+    POLISH_RADIUS,
+    DescriptorMetric,
+    ExactMetric,
+    LevelSearch,
+)
 
 
 def estimate_nnf(source_guide, target_guide, *, patch_size=5, iterations=5, levels=None, init=None, seed=0,
@@ -108,7 +113,8 @@ class TorchLevelSearch:
         nnf = LevelSearch(DescriptorMetric(source, target, size), size, self.generator).run(start, iterations, extra)
         polish = min(EXACT_ITERATIONS, iterations) if level == 0 else 0
         if polish:
-            exact = LevelSearch(ExactMetric(source, target, size), size, self.generator, POLISH_JUMP_STEPS, POLISH_RADIUS)
+            exact = LevelSearch(ExactMetric(source, target, size), size, self.generator, POLISH_JUMP_STEPS,
+                                POLISH_RADIUS)
             nnf = exact.run(nnf, polish)
         return nnf
 

@@ -2,8 +2,16 @@
 
 import bpy
 
-from ..contract import (BLEND_MODES, DEFAULT_BASE, DEFAULT_CONTROLNETS, DEFAULT_PRESET, MIN_SIZE, PRESETS,
-                        SIZE_MULTIPLE, enum_items)
+from ..contract import (
+    BLEND_MODES,
+    DEFAULT_BASE,
+    DEFAULT_CONTROLNETS,
+    DEFAULT_PRESET,
+    MIN_SIZE,
+    PRESETS,
+    SIZE_MULTIPLE,
+    enum_items,
+)
 
 MODEL_KINDS = [("TINY", "Embedded Tiny", "Built-in test model: runs anywhere, its pictures mean nothing"),
                ("HUB", "Hugging Face", "A model id, downloaded once when downloads are allowed"),

@@ -64,8 +64,9 @@ def test_a_job_built_by_the_blender_side_reads_back_intact(tmp_path):
     assert read.frame_name(2) == "frame_0014.png"
 
 
-@pytest.mark.parametrize("rename", [("negative_prompt", "negative"), ("steps", "stpes"), ("controls.depth.weight", "wieght"),
-                                    ("passes.derived", "derive"), ("model.cache_dir", "cache")])
+@pytest.mark.parametrize("rename", [("negative_prompt", "negative"), ("steps", "stpes"),
+                                    ("controls.depth.weight", "wieght"), ("passes.derived", "derive"),
+                                    ("model.cache_dir", "cache")])
 def test_a_field_renamed_on_one_side_only_is_refused(tmp_path, rename):
     job, _ = _blender_side_job(tmp_path)
     path, new = rename

@@ -63,7 +63,8 @@ def test_a_stylize_runs_through_fake_blender_steps(tmp_path):
 
     again = StylizeRun(request, SETTINGS, blender.steps())  # a second run: a new version beside the first
     assert again.run_to_end() == "done" and blender.strips[-1][1].endswith("v002")
-    assert (derived / "depth" / frame_name(5)).stat().st_mtime_ns == depth[0].stat().st_mtime_ns  # nothing derived again
+    # nothing derived again
+    assert (derived / "depth" / frame_name(5)).stat().st_mtime_ns == depth[0].stat().st_mtime_ns
 
 
 def test_a_failing_blender_step_ends_the_run_with_its_message(tmp_path):
@@ -135,7 +136,8 @@ def test_model_sources_for_each_kind(tmp_path):
     nets = {"depth": ("owner/depth", "/abs/owner/depth"), "softedge": (str(tmp_path), str(tmp_path))}
     request = _request(tmp_path, model=ModelChoice("CHECKPOINT", path=str(checkpoint), controlnets=nets,
                                                    tokenizer=str(tmp_path / "tok"), allow_network=True))
-    assert request.model == {"base": str(checkpoint), "controlnets": {"depth": "owner/depth", "softedge": str(tmp_path)},
+    assert request.model == {"base": str(checkpoint),
+                             "controlnets": {"depth": "owner/depth", "softedge": str(tmp_path)},
                              "tokenizer": str(tmp_path / "tok"), "allow_network": True, "cache_dir": None}
     assert _request(tmp_path).model["controlnets"] == {"depth": "tiny", "softedge": "tiny"}
 

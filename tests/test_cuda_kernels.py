@@ -8,13 +8,19 @@ import kernels_on_cpu
 import numpy as np
 import pytest
 import torch
-from diffsynth_render.testing.synthetic_images import texture, translated
 
-from diffsynth_render.kernels import available_backends, estimate_nnf, patch_distance, remap
-from diffsynth_render.kernels import cuda_patchmatch, torch_voting
-from diffsynth_render.testing.brute_force import brute_force_nnf
+from diffsynth_render.kernels import (
+    available_backends,
+    cuda_patchmatch,
+    estimate_nnf,
+    patch_distance,
+    remap,
+    torch_voting,
+)
 from diffsynth_render.kernels.patchmatch import coarse_to_fine
 from diffsynth_render.kernels.pyramid import default_levels
+from diffsynth_render.testing.brute_force import brute_force_nnf
+from diffsynth_render.testing.synthetic_images import texture, translated
 
 HAS_GPU_KERNELS = "cuda" in available_backends()
 

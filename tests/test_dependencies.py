@@ -7,7 +7,7 @@ import zipfile
 
 import pytest
 from conftest import ADDON_MODULE
-from test_stylize import strips, build_shot
+from test_stylize import build_shot, strips
 
 
 def _preferences(bpy):

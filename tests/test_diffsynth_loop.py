@@ -10,9 +10,14 @@ import torch
 
 from diffsynth_render.engine.attention import FrameLayout
 from diffsynth_render.engine.deflicker import BlendSettings, PatchBlender
+from diffsynth_render.engine.diffusion_settings import (
+    ControlSettings,
+    CrossFrameSettings,
+    DiffusionSettings,
+    preset_values,
+)
 from diffsynth_render.engine.models import build_tiny
 from diffsynth_render.engine.pipeline import DiffSynthPipeline
-from diffsynth_render.engine.diffusion_settings import ControlSettings, CrossFrameSettings, DiffusionSettings, preset_values
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 FRAMES, SIZE = 4, 64

@@ -7,8 +7,7 @@ import pytest
 import torch
 
 from diffsynth_render.engine.devices import resolve_device
-from diffsynth_render.engine.models import ModelError, build_tiny, load_components, source_kind
-from diffsynth_render.engine.models import sd15_configs
+from diffsynth_render.engine.models import ModelError, build_tiny, load_components, sd15_configs, source_kind
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 

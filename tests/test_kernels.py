@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from diffsynth_render.testing.synthetic_images import texture, translated
 
 from diffsynth_render.kernels import available_backends, estimate_nnf, patch_distance, remap
 from diffsynth_render.testing.brute_force import brute_force_nnf
+from diffsynth_render.testing.synthetic_images import texture, translated
 
 RADIUS = 2  # patch_size 5, the default
 

@@ -1,8 +1,8 @@
 """Registration of the extension in real Blender (the bpy wheel)."""
 
-import diffsynth_render
 from conftest import ADDON_MODULE
 
+import diffsynth_render
 
 EXTENSION_TYPES = ["DIFFSYNTH_OT_cancel", "DIFFSYNTH_OT_check_engine", "DIFFSYNTH_OT_import_strip",
                    "DIFFSYNTH_OT_install_dependencies", "DIFFSYNTH_OT_render_passes", "DIFFSYNTH_OT_stylize",

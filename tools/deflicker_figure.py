@@ -8,8 +8,8 @@ from pathlib import Path
 
 from ..engine.deflicker import BlendSettings, PatchBlender
 from ..engine.image_sequences import write_png
-from .contact_sheet import sheet
 from ..testing.synthetic_sequences import flickered, moving_shot
+from .contact_sheet import sheet
 
 FIGURE = Path(__file__).resolve().parent.parent / "docs" / "deflicker.png"
 

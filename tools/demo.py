@@ -15,8 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-import bpy
 import addon_utils  # importable only once bpy is
+import bpy
 
 from . import demo_outputs
 from .extension_cli import REPO_ROOT

@@ -72,7 +72,7 @@ def write_deflicker_comparison(without, with_smoothing, path, frames=SHEET_FRAME
     mean change per frame pair; returns (mean off, mean on)."""
     off, on = temporal_differences(without), temporal_differences(with_smoothing)
     rows = []
-    for label, folder in (("smoothing off", without), ("smoothing on", with_smoothing)):
+    for folder in (without, with_smoothing):
         images = []
         for frame in frames:
             current, following = (read_image(Path(folder) / f"frame_{f:04d}.png")[0] for f in (frame, frame + 1))

@@ -12,7 +12,8 @@ class BlendSettings:
     mode: "fast" (the O(n log n) block tree) or "balanced" (every window frame remapped
     directly). window: frames on each side. weighting: "confidence" weights each remapped pixel
     by exp(−d / (C · confidence_scale)), d its patch distance on the C-channel guides (tuned on
-    synthetic shots: bench/RESULTS.md), "uniform" is the paper's plain average. patch_size, iterations, backend, device: passed to ``estimate_nnf``.
+    synthetic shots: bench/RESULTS.md), "uniform" is the paper's plain average.
+    patch_size, iterations, backend, device: passed to ``estimate_nnf``.
     memory_limit_mb: NNFs beyond this many MiB of host memory go to a temporary folder.
     batch_size: NNF pairs estimated per kernel call (more only helps small images on a GPU).
     """

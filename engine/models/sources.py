@@ -89,7 +89,7 @@ def _pretrained(cls, source, kind, allow_network, cache_dir, subfolder=None):
     try:
         return cls.from_pretrained(where, subfolder=subfolder, cache_dir=cache_dir,
                                    local_files_only=kind == "folder" or not allow_network)
-    except (OSError, ValueError, EnvironmentError) as error:
+    except (OSError, ValueError) as error:
         part = f"{source}/{subfolder}" if subfolder else source
         if kind == "hub" and not allow_network:
             raise ModelError(f"model {part!r} is not in the local cache and downloads are not allowed: allow "
