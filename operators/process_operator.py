@@ -1,19 +1,42 @@
-"""``ProcessOperator``: an operator that runs a subprocess without freezing Blender's UI."""
+"""Operators that work without freezing Blender's UI: ``TimedModal``, and ``ProcessOperator``
+for a subprocess."""
 
 import subprocess
 
 import bpy
 
 
-class ProcessOperator:
+class TimedModal:
+    """Mixin: ``invoke`` starts the work with ``_start(context)`` (False: not started), then
+    Blender calls ``modal`` every ``POLL_S`` seconds; in background mode (no event loop) it runs
+    ``execute`` instead."""
+
+    POLL_S = 0.25
+    _timer = None
+
+    def invoke(self, context, event):
+        if bpy.app.background:
+            return self.execute(context)
+        if not self._start(context):
+            return {"CANCELLED"}
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(self.POLL_S, window=context.window)
+        wm.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def _stop_timer(self, context):
+        context.window_manager.event_timer_remove(self._timer)
+        self._timer = None
+
+
+
+class ProcessOperator(TimedModal):
     """Mixin for operators that start a process in ``_start(context)`` (False: not started) and
     report its outcome in ``_finish(context, stdout, stderr)``. ``execute`` waits (scripts and
     background mode, up to ``TIMEOUT_S``); ``invoke`` polls from a timer, Esc kills the process."""
 
-    POLL_S = 0.25
     TIMEOUT_S = None
     _process = None
-    _timer = None
 
     def execute(self, context):
         if not self._start(context):
@@ -27,16 +50,6 @@ class ProcessOperator:
             return {"CANCELLED"}
         return self._finish(context, stdout, stderr)
 
-    def invoke(self, context, event):
-        if bpy.app.background:
-            return self.execute(context)
-        if not self._start(context):
-            return {"CANCELLED"}
-        wm = context.window_manager
-        self._timer = wm.event_timer_add(self.POLL_S, window=context.window)
-        wm.modal_handler_add(self)
-        return {"RUNNING_MODAL"}
-
     def modal(self, context, event):
         if event.type == "ESC":
             self._process.kill()
@@ -49,6 +62,3 @@ class ProcessOperator:
             return self._finish(context, *self._process.communicate())
         return {"PASS_THROUGH"}
 
-    def _stop_timer(self, context):
-        context.window_manager.event_timer_remove(self._timer)
-        self._timer = None

@@ -8,27 +8,27 @@ from ..blender_state import run_settings, shot_request
 from ..core.request import RequestError
 from ..core.stylize_run import BlenderSteps, StylizeRun
 from . import scene_passes
+from .process_operator import TimedModal
 from .vse_strip import import_strip
 
-TIMER_S = 0.1
 PRINT_INTERVAL_S = 2.0  # background mode prints the stage at most this often
 
 
-class DIFFSYNTH_OT_stylize(bpy.types.Operator):
+class DIFFSYNTH_OT_stylize(TimedModal, bpy.types.Operator):
     """Render the shot's passes, stylize it with the DiffSynth engine and add the result to the
     Video Sequence Editor"""
 
     bl_idname = "diffsynth.stylize"
     bl_label = "Stylize"
+    POLL_S = 0.1
 
     _run = None
-    _timer = None
 
     @classmethod
     def poll(cls, context):
         return not context.window_manager.diffsynth_running
 
-    def _begin(self, context):
+    def _start(self, context):
         wm = context.window_manager
         wm.diffsynth_error_kind, wm.diffsynth_cancel = "", False
         try:
@@ -55,20 +55,10 @@ class DIFFSYNTH_OT_stylize(bpy.types.Operator):
 
     def execute(self, context):
         # Synchronous: background mode and scripts, where no event loop drives a modal operator.
-        if not self._begin(context):
+        if not self._start(context):
             return {"CANCELLED"}
         self._run.run_to_end()
         return self._end(context)
-
-    def invoke(self, context, event):
-        if bpy.app.background:
-            return self.execute(context)
-        if not self._begin(context):
-            return {"CANCELLED"}
-        wm = context.window_manager
-        self._timer = wm.event_timer_add(TIMER_S, window=context.window)
-        wm.modal_handler_add(self)
-        return {"RUNNING_MODAL"}
 
     def modal(self, context, event):
         wm = context.window_manager
@@ -81,7 +71,7 @@ class DIFFSYNTH_OT_stylize(bpy.types.Operator):
         context.workspace.status_text_set(f"DiffSynth: {self._run.stage}  (Esc to cancel)" if running else None)
         if running:
             return {"RUNNING_MODAL"}
-        wm.event_timer_remove(self._timer)
+        self._stop_timer(context)
         return self._end(context)
 
 
