@@ -55,8 +55,9 @@ def _size(text):
 
 def stylize(args):
     """Open the file, apply the arguments to its DiffSynth settings, run Stylize; exit status."""
-    import addon_utils  # importable only once bpy is
     import bpy
+
+    import addon_utils  # importable only once bpy is
 
     if not args.blend.is_file():
         print(f"cli: {args.blend} does not exist", file=sys.stderr)

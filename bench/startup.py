@@ -14,8 +14,9 @@ def _python(code):
 
 def run(repeats=5):
     """Measure and report; returns the rows."""
-    import addon_utils  # importable only once bpy is
     import bpy
+
+    import addon_utils  # importable only once bpy is
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     addon_utils.enable("diffsynth_render", default_set=False)

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 import bpy
+
 import numpy as np
 
 from ..contract import COORDINATE_AOV, frame_name, write_text_atomically

@@ -25,8 +25,9 @@ def pytest_sessionfinish(session, exitstatus):
 @pytest.fixture
 def blender():
     """bpy on factory settings with the extension enabled; disabled again afterwards."""
-    import addon_utils  # importable only once bpy is
     import bpy
+
+    import addon_utils  # importable only once bpy is
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     addon_utils.enable(ADDON_MODULE, default_set=True, handle_error=_raise)

@@ -15,8 +15,9 @@ import sys
 import time
 from pathlib import Path
 
-import addon_utils  # importable only once bpy is
 import bpy
+
+import addon_utils  # importable only once bpy is
 
 from . import demo_outputs
 from .extension_cli import REPO_ROOT
