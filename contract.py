@@ -10,6 +10,7 @@ import dataclasses
 import enum
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 # ---- The job file -------------------------------------------------------------------------
@@ -68,7 +69,7 @@ BACKENDS = {"auto": Choice("Auto", "The CUDA kernels where CuPy and an NVIDIA GP
             "cuda": Choice("CUDA", "The CuPy CUDA kernels"), "torch": Choice("Torch", "The portable torch path")}
 
 
-def enum_items(choices):
+def enum_items(choices: dict[str, Choice]) -> list[tuple[str, str, str]]:
     """``(identifier, label, description)`` of each choice: the items of a Blender EnumProperty."""
     return [(name, choice.label, choice.description) for name, choice in choices.items()]
 
@@ -80,13 +81,13 @@ RESULT_FILE = "result.json"  # written last by a finished job, never by a stoppe
 FRAME_GLOB = "frame_*.png"
 
 
-def frame_name(number, suffix=".png"):
+def frame_name(number: int, suffix: str = ".png") -> str:
     """The file name of frame ``number``: passes, derived inputs and results all use it."""
     return f"frame_{number:04d}{suffix}"
 
 
 @contextlib.contextmanager
-def atomic_path(path):
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """A temporary name beside ``path`` (same suffix) to write to; renamed to ``path`` when the
     block ends, removed if it raises: readers never see a half-written file."""
     path = Path(path)
@@ -98,7 +99,7 @@ def atomic_path(path):
         partial.unlink(missing_ok=True)
 
 
-def write_text_atomically(path, text):
+def write_text_atomically(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` to ``path`` through ``atomic_path``; returns the path."""
     with atomic_path(path) as partial:
         partial.write_text(text)
@@ -160,13 +161,13 @@ class Failure:
 EVENTS = {"progress": Progress, "done": Done, "error": Failure}
 
 
-def event_line(event):
+def event_line(event: Progress | Done | Failure) -> str:
     """One JSON line for ``event`` (``--progress jsonl``)."""
     name = next(name for name, kind in EVENTS.items() if isinstance(event, kind))
     return json.dumps({"event": name, **dataclasses.asdict(event)})
 
 
-def parse_event(line):
+def parse_event(line: str) -> Progress | Done | Failure | None:
     """The event on a line the engine printed, or None for any other line (a library's output)."""
     try:
         fields = json.loads(line)
@@ -180,7 +181,7 @@ def parse_event(line):
 ENGINE_REQUIREMENTS = Path(__file__).absolute().parent / "engine" / "requirements.txt"
 
 
-def engine_packages():
+def engine_packages() -> tuple[str, ...]:
     """The engine's pip requirements, e.g. ``('torch', 'diffusers>=0.42,<0.43', ...)``."""
     lines = (line.split("#")[0].strip() for line in ENGINE_REQUIREMENTS.read_text().splitlines())
     return tuple(line for line in lines if line)

@@ -27,13 +27,13 @@ def build_job(passes, output, first_frame, size, prompt, negative_prompt, model,
     return job
 
 
-def write_job(job, path):
+def write_job(job: dict, path: str | Path) -> Path:
     """Write ``job`` as JSON to ``path`` atomically; returns the path."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     return write_text_atomically(path, json.dumps(job, indent=1))
 
 
-def next_version(folder, prefix="stylized_v"):
+def next_version(folder: str | Path, prefix: str = "stylized_v") -> int:
     """The next free version number of ``prefix###`` folders in ``folder`` (1 for none)."""
     folder = Path(folder)
     numbers = [int(p.name[len(prefix):]) for p in folder.glob(f"{prefix}*") if p.name[len(prefix):].isdigit()]

@@ -53,7 +53,7 @@ class ShotRequest:
         return self.passes_folder / "exr"
 
 
-def rounded_size(width, height):
+def rounded_size(width: int, height: int) -> tuple[tuple[int, int], str]:
     """((width, height), note): the size rounded to a multiple of 8, with a note when rounding
     changed it; sizes under the minimum stay as they are, for the message that refuses them."""
     rounded = tuple(max(SIZE_MULTIPLE, round(side / SIZE_MULTIPLE) * SIZE_MULTIPLE) for side in (width, height))
@@ -62,7 +62,9 @@ def rounded_size(width, height):
     return rounded, f"{width}x{height} rounded to {rounded[0]}x{rounded[1]} (multiple of {SIZE_MULTIPLE})"
 
 
-def check_request(*, name, has_camera, frame_range, size, folder, model, python, packages, device):
+def check_request(*, name: str, has_camera: bool, frame_range: tuple[int, int], size: tuple[int, int],
+                  folder: str | Path, model: ModelChoice, python: str, packages: str | None,
+                  device: str) -> ShotRequest:
     """The ``ShotRequest`` for these values; raises ``RequestError`` naming the first problem.
     ``size``: the wanted (width, height) before rounding; ``model``: a ``ModelChoice``."""
     if not has_camera:
@@ -89,7 +91,7 @@ def _check_writable(folder):
                            "choose another in the DiffSynth panel") from None
 
 
-def model_sources(choice):
+def model_sources(choice: ModelChoice) -> dict:
     """The job's ``model`` sources for a ``ModelChoice``; raises ``RequestError`` for a missing
     file or folder or a malformed id."""
     if choice.kind == "TINY":

@@ -21,7 +21,7 @@ DERIVATION = 1  # bump when what is derived from the same passes changes: stamps
 COMPONENTS = "RGBAXYZW"  # Blender's order of a pass's channels (the EXR stores them sorted by name)
 
 
-def read_exr_passes(path, names=PASS_NAMES):
+def read_exr_passes(path: str | Path, names: tuple[str, ...] = PASS_NAMES) -> dict[str, np.ndarray]:
     """The passes ``names`` of a multilayer EXR as {name: (H, W, C) float32}, row 0 at the top;
     raises ValueError naming the file when it cannot be read or lacks one of them."""
     import OpenEXR
@@ -52,13 +52,14 @@ def _component_rank(component):
     return COMPONENTS.find(component) if component in COMPONENTS else len(COMPONENTS) + ord(component[0])
 
 
-def derived_files(exr_files, folder):
+def derived_files(exr_files: list[Path], folder: str | Path) -> dict[str, list[Path]]:
     """{kind: files} that ``derive_inputs`` writes for ``exr_files``: ``folder/kind/<EXR's name>``."""
     return {kind: [Path(folder) / kind / Path(exr).with_suffix(SUFFIXES[kind]).name for exr in exr_files]
             for kind in DERIVED_FOLDERS}
 
 
-def derive_inputs(exr_files, folder, size, progress=None):
+def derive_inputs(exr_files: list[Path], folder: str | Path, size: tuple[int, int],
+                  progress=None) -> dict[str, list[Path]]:
     """Write the inputs of every frame of ``exr_files`` into ``folder`` (skipped when its stamp
     says they were made from these very EXRs); returns ``derived_files``. ``size``: (width,
     height) every EXR must have. ``progress(done, total)`` after each frame."""

@@ -34,7 +34,7 @@ def shot_ranges(frames):
     return ShotRanges(near, far, low, high)
 
 
-def frame_inputs(passes, ranges):
+def frame_inputs(passes: dict[str, np.ndarray], ranges: ShotRanges) -> dict[str, np.ndarray]:
     """{depth, softedge: (H, W, 3) control images; guide: (H, W, 10); flow: (H, W, 4)}, float32."""
     depth = passes["Depth"][..., 0]
     depth_image = controls.depth_control(depth, ranges.near, ranges.far)
