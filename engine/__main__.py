@@ -4,10 +4,12 @@ import argparse
 import json
 import sys
 
-from . import deflicker_cli, environment, worker
+from . import deflicker_cli, worker
 
 
 def _info(args):
+    from . import environment  # reads package metadata: only this command needs it
+
     report = environment.describe()
     if args.json:
         print(json.dumps(report))
