@@ -116,7 +116,9 @@ def test_ctrl_c_cancels_and_writes_nothing(tmp_path):
     out = tmp_path / "out"
     process = subprocess.Popen([sys.executable, "-m", "diffsynth_render.engine", "deflicker", "--guide",
                                 str(tmp_path / "guide"), "--frames", str(tmp_path / "frames"), "--out", str(out)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               # a runner started as a background job hands SIGINT down ignored
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen = ""
     while "deflicker [" not in seen:  # the first progress line: NNF estimation has started
         character = process.stderr.read(1)
