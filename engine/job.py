@@ -184,12 +184,13 @@ class _Checker:
         return [field for field in _field_paths(self.raw) if field not in self.read and field not in parents]
 
     def passes(self):
-        """(EXR files, folder for the derived inputs) of ``passes``, or None without it."""
+        """(EXR files, folder for the derived inputs) of ``passes``, or None without it. A
+        broken ``passes`` still makes a passes job: its problems are noted, and the job is not
+        also asked for the inputs that passes stand for."""
         if self.get("passes", (dict,)) is None:
             return None
         exr = self.frames("passes.frames", self.get("passes.frames", (str, list), required=True), (EXR,))
-        derived = self.get("passes.derived", (str,), required=True)
-        return (exr, self.base / derived) if exr and derived else None
+        return exr, self.base / self.get("passes.derived", (str,), "", required=True)
 
     def controls(self, passes):
         entries = self.get("controls", (dict,), {}, required=True)

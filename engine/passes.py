@@ -18,7 +18,7 @@ from .image_sequences import NPY, PNG, write_png
 SUFFIXES = {"depth": PNG, "softedge": PNG, "guide": NPY, "flow": NPY}
 STAMP = "derived.json"
 DERIVATION = 1  # bump when what is derived from the same passes changes: stamps of older ones no longer match
-COMPONENTS = "RGBAXYZW"  # Blender's order of a pass's channels (the EXR stores them sorted by name)
+COMPONENTS = ("R", "G", "B", "A", "X", "Y", "Z", "W")  # Blender's order (an EXR stores them sorted by name)
 
 
 def read_exr_passes(path: str | Path, names: tuple[str, ...] = PASS_NAMES) -> dict[str, np.ndarray]:
@@ -49,7 +49,8 @@ def _pass_and_component(channel):
 
 
 def _component_rank(component):
-    return COMPONENTS.find(component) if component in COMPONENTS else len(COMPONENTS) + ord(component[0])
+    """Blender's components in Blender's order, any other after them by name."""
+    return (COMPONENTS.index(component) if component in COMPONENTS else len(COMPONENTS), component)
 
 
 def derived_files(exr_files: list[Path], folder: str | Path) -> dict[str, list[Path]]:

@@ -94,6 +94,15 @@ def test_a_job_names_passes_or_derived_inputs_not_both(tmp_path):
         "controls.normal: passes give only depth, softedge control images"}
 
 
+def test_a_broken_passes_field_is_reported_alone(tmp_path):
+    job, _ = _blender_side_job(tmp_path)
+    job["passes"] = {"frames": []}
+    with pytest.raises(JobError) as refused:
+        read_job(write_job(job, tmp_path / "job.json"))
+    assert refused.value.problems == ["passes.frames: must be a folder or a list of frame files",
+                                      "passes.derived: is missing"]
+
+
 @pytest.mark.parametrize("event", [
     contract.Progress("blend", 3, 20, 8, 16, 0.21, 42.0), contract.Progress("derive", 0, 20, 1, 16, 0.0),
     contract.Done("/renders/out", 16, 12.5), contract.Failure("model", "cannot load", ["a", "b"])])
