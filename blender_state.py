@@ -10,7 +10,7 @@ from pathlib import Path
 
 import bpy
 
-from .core.request import ModelChoice, check_request, rounded_size
+from .core.request import ModelChoice, StyleChoice, check_request, rounded_size
 
 ADDON_PACKAGE = __package__  # e.g. ``bl_ext.user_default.diffsynth_render``
 
@@ -73,7 +73,15 @@ def shot_request(context):
     return check_request(name=scene.name, has_camera=scene.camera is not None, frame_range=frame_range,
                          size=_wanted_size(scene, settings),
                          folder=shot_folder(scene, settings), model=_model_choice(settings, context),
-                         python=engine_python(context), packages=packages_dir(context), device=prefs.device)
+                         python=engine_python(context), packages=packages_dir(context), device=prefs.device,
+                         painter=settings.painter, style=_style_choice(settings))
+
+
+def _style_choice(settings):
+    return StyleChoice(source=settings.style_source, index=int(settings.style), mix=settings.style_mix,
+                       image=settings.style_image and bpy.path.abspath(settings.style_image),
+                       strength=round(settings.style_strength, 4), keep_colors=settings.keep_colors,
+                       base=settings.base_image)
 
 
 def _model_choice(settings, context):

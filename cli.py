@@ -1,6 +1,9 @@
 """Headless Stylize on the ``bpy`` module (render farms, previz scripts):
 
     python -m diffsynth_render.cli stylize SCENE.blend --out DIR [--frames 1-48] [--size 512x512]
+        [--painter style|diffusion] [--window N]
+        [--style 19 | --style 3:0.5,12:0.5 | --style-image PICTURE] [--strength 0.8] [--keep-colors]
+        [--base normals|clay]
         [--prompt TEXT] [--negative TEXT] [--model tiny|FOLDER|FILE|HF_ID] [--preset stylize]
         [--steps N] [--seed N] [--allow-downloads] [--save-blend OUT.blend]
 
@@ -13,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from .contract import PRESETS, Exit
+from .contract import BASE_IMAGES, PAINTERS, PRESETS, Exit, style_weights
 
 
 def build_parser():
@@ -25,6 +28,15 @@ def build_parser():
     stylize.add_argument("--out", type=Path, required=True, help="output folder (passes, jobs, frames)")
     stylize.add_argument("--frames", type=_frame_range, help="frame range FIRST-LAST (default: the scene's)")
     stylize.add_argument("--size", type=_size, help="WIDTHxHEIGHT (default: the scene's, rounded to 8)")
+    stylize.add_argument("--painter", choices=PAINTERS, help="style (built-in, no download) or diffusion "
+                         "(Stable Diffusion); default: the file's")
+    stylize.add_argument("--window", type=int, help="frames blended on each side (0: the default)")
+    style = stylize.add_mutually_exclusive_group()
+    style.add_argument("--style", type=_style, help="style painter: a built-in style 0-25 or a mix like 3:0.5,12:0.5")
+    style.add_argument("--style-image", type=_picture, help="style painter: any picture as the style")
+    stylize.add_argument("--strength", type=_fraction, help="style painter: 0 (the base image) to 1 (fully painted)")
+    stylize.add_argument("--keep-colors", action="store_true", help="style painter: keep the base image's colours")
+    stylize.add_argument("--base", choices=BASE_IMAGES, help="style painter: the picture each frame is painted from")
     stylize.add_argument("--prompt", help="the prompt (default: the one saved in the file)")
     stylize.add_argument("--negative", help="the negative prompt")
     stylize.add_argument("--model", help="tiny, a diffusers folder, an SD1.5 checkpoint file or a Hugging Face id")
@@ -53,6 +65,30 @@ def _size(text):
     return width, height
 
 
+def _style(text):
+    try:
+        style_weights(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
+def _picture(text):
+    if not Path(text).is_file():
+        raise argparse.ArgumentTypeError(f"{text} does not exist")
+    return Path(text).absolute()
+
+
+def _fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number from 0 to 1")
+    return value
+
+
 def stylize(args):
     """Open the file, apply the arguments to its DiffSynth settings, run Stylize; exit status."""
     import bpy
@@ -76,6 +112,7 @@ def stylize(args):
                          ("steps", "steps"), ("seed", "seed")):
         if getattr(args, option) is not None:
             setattr(settings, name, getattr(args, option))
+    set_painter(settings, args)
     if args.model:
         set_model(settings, args.model)
     if args.allow_downloads:
@@ -91,6 +128,33 @@ def stylize(args):
         bpy.ops.wm.save_as_mainfile(filepath=str(args.save_blend.absolute()), copy=True)
         print(f"cli: saved {args.save_blend}")
     return Exit.DONE
+
+
+def set_painter(settings, args):
+    """Apply the painter and style painter arguments (those given) to the shot settings."""
+    if args.painter or args.model or args.prompt:  # a model or a prompt asks for Stable Diffusion
+        settings.painter = args.painter or "diffusion"
+    if args.window is not None:
+        settings.window = args.window
+    if args.style is not None or args.style_image:
+        set_style(settings, args.style or str(args.style_image))
+    if args.strength is not None:
+        settings.style_strength = args.strength
+    if args.keep_colors:
+        settings.keep_colors = True
+    if args.base:
+        settings.base_image = args.base
+
+
+def set_style(settings, style):
+    """Point the shot settings at ``style``: a built-in style number, a mix like 3:0.5,12:0.5, or a
+    picture file."""
+    if os.path.isfile(style):
+        settings.style_source, settings.style_image = "IMAGE", os.path.abspath(style)
+    elif style.strip().isdigit():
+        settings.style_source, settings.style = "BUILTIN", str(int(style))
+    else:
+        settings.style_source, settings.style_mix = "MIX", style
 
 
 def set_model(settings, model):

@@ -6,24 +6,30 @@ from pathlib import Path
 from ..contract import JOB_SCHEMA, write_text_atomically
 
 
-def build_job(passes, output, first_frame, size, prompt, negative_prompt, model, weights, preset, steps,
-              guidance_scale, seed, window, mode, device):
+def build_job(passes, output, first_frame, size, painter, style, model, device, prompt, negative_prompt, weights,
+              preset, steps, guidance_scale, seed, window, mode):
     """The job dict. ``passes``: (the shot's pass EXR files in frame order, the folder for what
-    the engine derives from them); ``model``: {base, tokenizer, allow_network, cache_dir,
-    controlnets}; ``weights``: ControlNet name → weight; ``steps`` / ``window`` 0 keep the preset's."""
+    the engine derives from them); ``painter``: 'style' (``style``: the job's style object) or
+    'diffusion' (``model``: {base, tokenizer, allow_network, cache_dir, controlnets}; ``weights``:
+    ControlNet name → weight; the prompts, preset, steps, guidance and seed); ``steps`` /
+    ``window`` 0 keep the preset's (the style painter's)."""
     exr_files, derived = passes
     job = {"schema": JOB_SCHEMA, "output": str(output), "first_frame": first_frame, "size": list(size),
-           "prompt": prompt, "negative_prompt": negative_prompt, "preset": preset, "guidance_scale": guidance_scale,
-           "seed": seed, "device": device,
+           "painter": painter, "device": device,
            "passes": {"frames": [str(path) for path in exr_files], "derived": str(derived)},
-           "controls": {name: {"model": model["controlnets"][name], "weight": weight}
-                        for name, weight in weights.items()},
-           "model": {key: model[key] for key in ("base", "tokenizer", "allow_network", "cache_dir") if model.get(key)},
            "smoothing": {"mode": mode}}
-    if steps:
-        job["steps"] = steps
     if window:
         job["smoothing"]["window"] = window
+    if painter == "style":
+        return {**job, "style": dict(style)}
+    job.update({"prompt": prompt, "negative_prompt": negative_prompt, "preset": preset,
+                "guidance_scale": guidance_scale, "seed": seed,
+                "controls": {name: {"model": model["controlnets"][name], "weight": weight}
+                             for name, weight in weights.items()},
+                "model": {key: model[key] for key in ("base", "tokenizer", "allow_network", "cache_dir")
+                          if model.get(key)}})
+    if steps:
+        job["steps"] = steps
     return job
 
 

@@ -8,7 +8,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from ..contract import DEFAULT_CONTROLNETS, MIN_SIZE, SIZE_MULTIPLE
+from ..contract import DEFAULT_CONTROLNETS, JOB_PAINTER, MIN_SIZE, SIZE_MULTIPLE, style_weights
 
 
 class RequestError(ValueError):
@@ -30,6 +30,20 @@ class ModelChoice:
 
 
 @dataclasses.dataclass(frozen=True)
+class StyleChoice:
+    """The style painter's settings as the user gave them. ``source``: BUILTIN (``index``), MIX
+    (``mix``, e.g. '3:0.5,12:0.5') or IMAGE (``image``, an absolute path)."""
+
+    source: str = "BUILTIN"
+    index: int = 0
+    mix: str = ""
+    image: str = ""
+    strength: float = 1.0
+    keep_colors: bool = False
+    base: str = "normals"
+
+
+@dataclasses.dataclass(frozen=True)
 class ShotRequest:
     """A checked Stylize: the shot's name, frames, size and folder, model sources and the engine to run."""
 
@@ -42,6 +56,15 @@ class ShotRequest:
     python: str
     packages: str | None
     device: str
+    painter: str = JOB_PAINTER
+    style: dict | None = None  # the job's ``style`` object, for the style painter
+
+    @property
+    def label(self):
+        """A few words for the strip's name: the style, or '' for the diffusion painter (its prompt)."""
+        if self.style is None:
+            return ""
+        return Path(self.style["image"]).stem if "image" in self.style else f"style {self.style['builtin']}"
 
     @property
     def passes_folder(self):
@@ -64,9 +87,10 @@ def rounded_size(width: int, height: int) -> tuple[tuple[int, int], str]:
 
 def check_request(*, name: str, has_camera: bool, frame_range: tuple[int, int], size: tuple[int, int],
                   folder: str | Path, model: ModelChoice, python: str, packages: str | None,
-                  device: str) -> ShotRequest:
+                  device: str, painter: str = JOB_PAINTER, style: StyleChoice | None = None) -> ShotRequest:
     """The ``ShotRequest`` for these values; raises ``RequestError`` naming the first problem.
-    ``size``: the wanted (width, height) before rounding; ``model``: a ``ModelChoice``."""
+    ``size``: the wanted (width, height) before rounding; ``model``: a ``ModelChoice``, read
+    for the diffusion painter; ``style``: a ``StyleChoice``, read for the style painter."""
     if not has_camera:
         raise RequestError("The scene has no active camera: add a camera and make it the scene camera")
     first, last = frame_range
@@ -77,8 +101,28 @@ def check_request(*, name: str, has_camera: bool, frame_range: tuple[int, int], 
         raise RequestError(f"The resolution {width}x{height} is too small: each side needs at least {MIN_SIZE} px")
     folder = Path(folder)
     _check_writable(folder)
+    diffusion = painter == "diffusion"
     return ShotRequest(name=name, frames=list(range(first, last + 1)), size=(width, height), size_note=note,
-                       folder=folder, model=model_sources(model), python=python, packages=packages, device=device)
+                       folder=folder, model=model_sources(model) if diffusion else None, python=python,
+                       packages=packages, device=device, painter=painter,
+                       style=None if diffusion else style_fields(style or StyleChoice()))
+
+
+def style_fields(choice: StyleChoice) -> dict:
+    """The job's ``style`` object for a ``StyleChoice``; raises ``RequestError`` for a malformed
+    mix or a style image that is not there."""
+    fields = {"strength": choice.strength, "keep_colors": choice.keep_colors, "base": choice.base}
+    if choice.source == "IMAGE":
+        if not choice.image or not os.path.isfile(choice.image):
+            raise RequestError(f"The style image {choice.image or '(none)'!r} does not exist: choose a picture file "
+                               "in the DiffSynth panel")
+        return {"image": choice.image, **fields}
+    builtin = choice.mix.strip() if choice.source == "MIX" else choice.index
+    try:
+        style_weights(builtin)
+    except ValueError as error:
+        raise RequestError(f"The style mix: {error}") from None
+    return {"builtin": builtin, **fields}
 
 
 def _check_writable(folder):

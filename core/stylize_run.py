@@ -101,7 +101,8 @@ class StylizeRun:
         self.output = self.request.folder / f"stylized_v{version:03d}"
         request = self.request
         job = build_job((self._exrs, request.passes_folder), self.output, request.frames[0], request.size,
-                        **self.settings, model=request.model, device=request.device)
+                        painter=request.painter, style=request.style, model=request.model, device=request.device,
+                        **self.settings)
         path = write_job(job, self.request.folder / "jobs" / f"job_v{version:03d}.json")
         self._process = start_engine(self.request.python, "run", str(path), "--progress", "jsonl",
                                      packages=self.request.packages)
@@ -147,7 +148,7 @@ class StylizeRun:
                       event.message + (f": {problems}" if problems else ""))
 
     def _finish(self):
-        name = strip_name(self.request.name, self.settings["prompt"], self.version)
+        name = strip_name(self.request.name, self.request.label or self.settings["prompt"], self.version)
         message = self.blender.add_strip(self.output, name, self.request.frames[0])
         self._end("done", message)
         self.fraction = 1.0
@@ -170,12 +171,14 @@ def progress_text(event):
     eta = f", {event.eta_s:.0f} s left" if event.eta_s is not None else ""
     if event.stage == "derive":
         return f"Preparing inputs, {event.frames_done}/{event.frames} frames{eta}"
+    if event.steps == 1:
+        return f"{event.stage.capitalize()}, {event.frames_done}/{event.frames} frames{eta}"
     return f"{event.stage.capitalize()} step {event.step}/{event.steps}, {event.frames_done}/{event.frames} frames{eta}"
 
 
-def strip_name(scene, prompt, version):
-    """The strip's name: scene, the prompt's start and the version."""
-    return f"{scene}: {prompt[:24].rstrip(' ,;')} v{version:03d}"
+def strip_name(scene, label, version):
+    """The strip's name: scene, the start of the prompt (or the style) and the version."""
+    return f"{scene}: {label[:24].rstrip(' ,;')} v{version:03d}"
 
 
 def _pump(stream, sink):

@@ -4,7 +4,8 @@
 import bpy
 
 from ..blender_state import ADDON_PACKAGE
-from ..contract import DEVICES, enum_items
+from ..contract import BASE_IMAGES, DEFAULT_BASE_IMAGE, DEFAULT_PAINTER, DEFAULT_STYLE, DEVICES, PAINTERS, enum_items
+from . import style_previews
 
 
 class DiffSynthPreferences(bpy.types.AddonPreferences):
@@ -26,6 +27,13 @@ class DiffSynthPreferences(bpy.types.AddonPreferences):
         name="Allow Model Downloads", default=False,
         description="Fetch Hugging Face models that are not in the cache (also needs Blender's online access)")
 
+    # What a shot shows until its own painter and style are chosen in the DiffSynth panel.
+    default_painter: bpy.props.EnumProperty(name="Painter", items=enum_items(PAINTERS), default=DEFAULT_PAINTER)
+    default_style: bpy.props.EnumProperty(name="Style", items=style_previews.style_items, default=DEFAULT_STYLE)
+    default_style_strength: bpy.props.FloatProperty(name="Strength", default=1.0, min=0.0, max=1.0, subtype="FACTOR")
+    default_keep_colors: bpy.props.BoolProperty(name="Keep Colours", default=False)
+    default_base_image: bpy.props.EnumProperty(name="Base", items=enum_items(BASE_IMAGES), default=DEFAULT_BASE_IMAGE)
+
     def draw(self, context):
         layout = self.layout
         layout.prop(self, "engine_python")
@@ -43,4 +51,12 @@ class DiffSynthPreferences(bpy.types.AddonPreferences):
         row.prop(self, "allow_downloads")
         if not bpy.app.online_access:
             layout.label(text="Blender's online access is off (Preferences › System): no downloads", icon="INFO")
+        box = layout.box()
+        box.label(text="Defaults for shots (until a shot chooses its own)")
+        box.prop(self, "default_painter")
+        box.template_icon_view(self, "default_style", show_labels=True, scale=4.0, scale_popup=4.0)
+        row = box.row()
+        row.prop(self, "default_style_strength")
+        row.prop(self, "default_keep_colors")
+        box.prop(self, "default_base_image")
 

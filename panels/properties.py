@@ -2,16 +2,24 @@
 
 import bpy
 
+from ..blender_state import get_preferences
 from ..contract import (
+    BASE_IMAGES,
     BLEND_MODES,
     DEFAULT_BASE,
+    DEFAULT_BASE_IMAGE,
     DEFAULT_CONTROLNETS,
+    DEFAULT_PAINTER,
     DEFAULT_PRESET,
+    DEFAULT_STYLE,
     MIN_SIZE,
+    PAINTERS,
     PRESETS,
     SIZE_MULTIPLE,
+    STYLE_WINDOW,
     enum_items,
 )
+from . import style_previews
 
 MODEL_KINDS = [("TINY", "Embedded Tiny", "Built-in test model: runs anywhere, its pictures mean nothing"),
                ("HUB", "Hugging Face", "A model id, downloaded once when downloads are allowed"),
@@ -19,7 +27,59 @@ MODEL_KINDS = [("TINY", "Embedded Tiny", "Built-in test model: runs anywhere, it
                ("CHECKPOINT", "Checkpoint File", "A single SD1.5 .safetensors / .ckpt file")]
 
 
+STYLE_SOURCES = [("BUILTIN", "Built-in", "One of the 26 built-in styles"),
+                 ("MIX", "Mix", "Several built-in styles mixed, e.g. 3:0.5,12:0.5"),
+                 ("IMAGE", "Image", "Any picture as the style (the arbitrary-style network)")]
+
+
+def following_preference(name, fallback):
+    """``get``/``set`` for a shot setting that shows the add-on preference ``default_<name>`` until
+    it is set on the shot (``fallback`` where the preferences are not there)."""
+    key = f"{name}_chosen"
+
+    def get(self):
+        return self[key] if key in self else _preference(name, fallback)
+
+    def set(self, value):
+        self[key] = value
+
+    return {"get": get, "set": set}
+
+
+def _preference(name, fallback):
+    try:
+        prefs = get_preferences(bpy.context)
+    except (KeyError, AttributeError):
+        return fallback
+    value, rna = getattr(prefs, f"default_{name}"), prefs.bl_rna.properties[f"default_{name}"]
+    if rna.type != "ENUM":
+        return value
+    return rna.enum_items[value].value if value in rna.enum_items else int(value)  # styles: items made at run time
+
+
+def _index(choices, name):
+    return list(choices).index(name)
+
+
 class DiffSynthShotSettings(bpy.types.PropertyGroup):
+    painter: bpy.props.EnumProperty(name="Painter", items=enum_items(PAINTERS),
+                                    **following_preference("painter", _index(PAINTERS, DEFAULT_PAINTER)))
+    style_source: bpy.props.EnumProperty(name="Style From", items=STYLE_SOURCES, default="BUILTIN")
+    style: bpy.props.EnumProperty(name="Style", items=style_previews.style_items,
+                                  **following_preference("style", DEFAULT_STYLE))
+    style_mix: bpy.props.StringProperty(name="Mix", default="3:0.5,12:0.5",
+                                        description="Built-in styles and their weights, e.g. 3:0.5,12:0.5")
+    style_image: bpy.props.StringProperty(name="Style Image", subtype="FILE_PATH",
+                                          description="Any picture: its look is painted onto the shot")
+    style_strength: bpy.props.FloatProperty(name="Strength", min=0.0, max=1.0, subtype="FACTOR",
+                                            description="0: the base image, 1: fully painted",
+                                            **following_preference("style_strength", 1.0))
+    keep_colors: bpy.props.BoolProperty(name="Keep Colours",
+                                        description="The base image's colours with the style's light and texture",
+                                        **following_preference("keep_colors", False))
+    base_image: bpy.props.EnumProperty(name="Base", items=enum_items(BASE_IMAGES),
+                                       description="The picture each frame is painted from, made from the passes",
+                                       **following_preference("base_image", _index(BASE_IMAGES, DEFAULT_BASE_IMAGE)))
     prompt: bpy.props.StringProperty(name="Prompt", default="a watercolour painting, soft evening light")
     negative_prompt: bpy.props.StringProperty(name="Negative", default="blurry, low quality, text")
     model_kind: bpy.props.EnumProperty(name="Model", items=MODEL_KINDS, default="TINY")
@@ -38,7 +98,8 @@ class DiffSynthShotSettings(bpy.types.PropertyGroup):
     guidance_scale: bpy.props.FloatProperty(name="CFG", default=7.5, min=1.0, max=30.0)
     seed: bpy.props.IntProperty(name="Seed", default=0, min=0)
     window: bpy.props.IntProperty(name="Window", default=0, min=0, max=500,
-                                  description="Frames blended on each side; 0: the preset's")
+                                  description="Frames blended on each side; 0: the preset's (the style painter's: "
+                                              f"{STYLE_WINDOW})")
     mode: bpy.props.EnumProperty(name="Mode", items=enum_items(BLEND_MODES), default="fast")
     use_scene_size: bpy.props.BoolProperty(name="Scene Size", default=True,
                                            description="Use the scene's output size, rounded to a multiple of 8")
@@ -65,6 +126,7 @@ def register():
 
 
 def unregister():
+    style_previews.unregister()
     wm = bpy.types.WindowManager
     for name in ("diffsynth_progress", "diffsynth_stage", "diffsynth_running", "diffsynth_cancel",
                  "diffsynth_error_kind"):

@@ -9,28 +9,11 @@ def draw_shot_settings(layout, context):
     """Everything a Stylize needs, then the buttons, the live progress and the last result."""
     scene, wm = context.scene, context.window_manager
     settings = scene.diffsynth
-    layout.prop(settings, "prompt")
-    layout.prop(settings, "negative_prompt")
-    layout.prop(settings, "model_kind")
-    if settings.model_kind == "HUB":
-        layout.prop(settings, "hub_id")
-    elif settings.model_kind in ("FOLDER", "CHECKPOINT"):
-        layout.prop(settings, "model_path")
-        if settings.model_kind == "CHECKPOINT":
-            layout.prop(settings, "tokenizer_path")
-    if settings.model_kind != "TINY":
-        layout.prop(settings, "controlnet_depth")
-        layout.prop(settings, "controlnet_softedge")
+    layout.prop(settings, "painter")
+    if settings.painter == "style":
+        draw_style_settings(layout, settings)
     else:
-        layout.label(text="Test model: its pictures mean nothing", icon="INFO")
-    row = layout.row(align=True)
-    row.prop(settings, "depth_weight")
-    row.prop(settings, "softedge_weight")
-    layout.prop(settings, "preset")
-    row = layout.row(align=True)
-    row.prop(settings, "steps")
-    row.prop(settings, "guidance_scale")
-    row.prop(settings, "seed")
+        draw_diffusion_settings(layout, settings)
     row = layout.row(align=True)
     row.prop(settings, "window")
     row.prop(settings, "mode", text="")
@@ -64,6 +47,47 @@ def draw_shot_settings(layout, context):
     layout.operator("diffsynth.check_engine", icon="SYSTEM")
     if wm.diffsynth_engine_status:
         layout.label(text=wm.diffsynth_engine_status)
+
+
+def draw_style_settings(layout, settings):
+    """The style painter: where the style comes from, the style, strength, colours, base image."""
+    layout.row().prop(settings, "style_source", expand=True)
+    if settings.style_source == "BUILTIN":
+        layout.template_icon_view(settings, "style", show_labels=True, scale=5.0, scale_popup=4.0)
+    elif settings.style_source == "MIX":
+        layout.prop(settings, "style_mix")
+    else:
+        layout.prop(settings, "style_image")
+    row = layout.row(align=True)
+    row.prop(settings, "style_strength")
+    row.prop(settings, "keep_colors")
+    layout.prop(settings, "base_image")
+
+
+def draw_diffusion_settings(layout, settings):
+    """Stable Diffusion: prompts, model, ControlNet weights, preset and sampling."""
+    layout.prop(settings, "prompt")
+    layout.prop(settings, "negative_prompt")
+    layout.prop(settings, "model_kind")
+    if settings.model_kind == "HUB":
+        layout.prop(settings, "hub_id")
+    elif settings.model_kind in ("FOLDER", "CHECKPOINT"):
+        layout.prop(settings, "model_path")
+        if settings.model_kind == "CHECKPOINT":
+            layout.prop(settings, "tokenizer_path")
+    if settings.model_kind != "TINY":
+        layout.prop(settings, "controlnet_depth")
+        layout.prop(settings, "controlnet_softedge")
+    else:
+        layout.label(text="Test model: its pictures mean nothing", icon="INFO")
+    row = layout.row(align=True)
+    row.prop(settings, "depth_weight")
+    row.prop(settings, "softedge_weight")
+    layout.prop(settings, "preset")
+    row = layout.row(align=True)
+    row.prop(settings, "steps")
+    row.prop(settings, "guidance_scale")
+    row.prop(settings, "seed")
 
 
 class _ShotPanel:

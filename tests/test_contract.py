@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from diffsynth_render import contract
 from diffsynth_render.core.job_file import build_job, write_job
@@ -37,7 +38,8 @@ def _blender_side_job(tmp_path):
     cache.mkdir()
     model = {"base": "tiny", "tokenizer": str(tmp_path / "tokenizer"), "allow_network": True, "cache_dir": str(cache),
              "controlnets": {"depth": "owner/depth-net", "softedge": "owner/edge-net"}}
-    job = build_job((exrs, tmp_path / "passes"), tmp_path / "out", 12, (96, 72), prompt="a tin robot",
+    job = build_job((exrs, tmp_path / "passes"), tmp_path / "out", 12, (96, 72), painter="diffusion", style=None,
+                    prompt="a tin robot",
                     negative_prompt="fog", model=model, weights={"depth": 0.7, "softedge": 0.4}, preset="paper-3d",
                     steps=9, guidance_scale=5.5, seed=42, window=3, mode="balanced", device="cpu")
     return job, exrs
@@ -62,6 +64,30 @@ def test_a_job_built_by_the_blender_side_reads_back_intact(tmp_path):
     assert read.guides == [[derived / "guide" / f"frame_{f:04d}.npy" for f in (12, 13, 14)]]
     assert read.flow == [derived / "flow" / f"frame_{f:04d}.npy" for f in (12, 13, 14)]
     assert read.frame_name(2) == "frame_0014.png"
+
+
+def test_a_style_job_built_by_the_blender_side_reads_back_intact(tmp_path):
+    diffusion, exrs = _blender_side_job(tmp_path)
+    picture = tmp_path / "style.png"
+    Image.new("RGB", (8, 8), "teal").save(picture)
+    style = {"image": str(picture), "strength": 0.4, "keep_colors": True, "base": "clay"}
+    job = build_job((exrs, tmp_path / "passes"), tmp_path / "out", 12, (96, 72), painter="style", style=style,
+                    model=None, device="cpu", prompt="ignored", negative_prompt="", weights={}, preset="stylize",
+                    steps=0, guidance_scale=7.5, seed=0, window=3, mode="balanced")
+    read = read_job(write_job(job, tmp_path / "jobs" / "job_v002.json"))
+    settings = read.settings
+    assert (read.painter, read.model, read.controls, read.preset, read.device) == ("style", None, {}, None, "cpu")
+    assert (settings.image, settings.strength, settings.keep_colors, settings.base) == (str(picture), 0.4, True, "clay")
+    assert (settings.blend.window, settings.blend.mode, settings.final_smoothing) == (3, "balanced", True)
+    assert read.guides == diffusion_guides(tmp_path) and read.passes == (exrs, tmp_path / "passes")
+    builtin = read_job(write_job({**job, "style": {"builtin": "3:1,12:3"}}, tmp_path / "job.json")).settings
+    assert (builtin.weights, builtin.image, builtin.strength, builtin.base) == ({3: 1.0, 12: 3.0}, None, 1.0, "normals")
+    assert read_job(write_job({**job, "smoothing": {}}, tmp_path / "job.json")).settings.blend.window == \
+        contract.STYLE_WINDOW
+
+
+def diffusion_guides(tmp_path):
+    return [[tmp_path / "passes" / "guide" / contract.frame_name(f, ".npy") for f in (12, 13, 14)]]
 
 
 @pytest.mark.parametrize("rename", [("negative_prompt", "negative"), ("steps", "stpes"),

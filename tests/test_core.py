@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from diffsynth_render.contract import frame_name
-from diffsynth_render.core.request import ModelChoice, RequestError, check_request, rounded_size
+from diffsynth_render.core.request import ModelChoice, RequestError, StyleChoice, check_request, rounded_size
 from diffsynth_render.core.stylize_run import BlenderSteps, StylizeRun, strip_name
 from diffsynth_render.testing.synthetic_passes import box_passes, write_pass_exr
 
@@ -65,6 +65,29 @@ def test_a_stylize_runs_through_fake_blender_steps(tmp_path):
     assert again.run_to_end() == "done" and blender.strips[-1][1].endswith("v002")
     # nothing derived again
     assert (derived / "depth" / frame_name(5)).stat().st_mtime_ns == depth[0].stat().st_mtime_ns
+
+
+def test_a_style_stylize_runs_through_fake_blender_steps(tmp_path):
+    blender = FakeBlender()
+    request = _request(tmp_path, painter="style", style=StyleChoice("MIX", mix="3:0.5,12:0.5", strength=0.8),
+                       model=ModelChoice("FOLDER", path="/no/such/model"))  # no model needed to paint
+    assert request.model is None and request.style["builtin"] == "3:0.5,12:0.5"
+    run = StylizeRun(request, SETTINGS, blender.steps())
+    assert run.run_to_end() == "done", run.message
+    (folder, name, first), = blender.strips
+    assert (name, first) == ("Shot 10: style 3:0.5,12:0.5 v001", 5)
+    assert sorted(p.name for p in folder.glob("frame_*.png")) == [frame_name(f) for f in (5, 6, 7)]
+    assert any(stage.startswith("Paint, ") for stage in blender.reports)
+
+
+@pytest.mark.parametrize("style, message", [
+    (StyleChoice("IMAGE", image="/no/such/picture.png"), "style image '/no/such/picture.png' does not exist"),
+    (StyleChoice("IMAGE"), "style image '\\(none\\)' does not exist"),
+    (StyleChoice("MIX", mix="3:0.5,40:1"), "style 40 does not exist"),
+])
+def test_bad_style_requests_name_the_problem(tmp_path, style, message):
+    with pytest.raises(RequestError, match=message):
+        _request(tmp_path, painter="style", style=style)
 
 
 def test_a_failing_blender_step_ends_the_run_with_its_message(tmp_path):

@@ -1,6 +1,7 @@
 """Stylize end to end in real Blender with the embedded tiny model: strip, files, save/reload,
 cancel, and every bad input leaving the scene as it was."""
 
+import json
 import math
 from pathlib import Path
 
@@ -27,6 +28,7 @@ def build_shot(bpy, output):
     scene.camera = bpy.context.object
     settings = scene.diffsynth
     settings.output_dir = str(output)
+    settings.painter = "diffusion"
     settings.preset = "fast-preview"
     settings.steps = 3
     settings.window = 2
@@ -154,7 +156,7 @@ def test_headless_cli_stylizes_a_blend_file(shot):
     digest = hashlib.sha256(source.read_bytes()).hexdigest()
     out, copy = tmp_path / "farm", tmp_path / "with_strip.blend"
     command = [sys.executable, "-m", "diffsynth_render.cli", "stylize", str(source), "--out", str(out),
-               "--frames", "6-7", "--size", "64x64", "--prompt", "a lighthouse", "--model", "tiny",
+               "--frames", "6-7", "--size", "64x64", "--prompt", "a lighthouse", "--model", "tiny",  # diffusion
                "--preset", "fast-preview", "--steps", "2", "--save-blend", str(copy)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -174,6 +176,7 @@ def test_headless_cli_stylizes_a_blend_file(shot):
 def _check_demo_outputs(bpy, scene, stylized, tmp_path):
     """The demo's preview, contact sheet and comparison from a real Stylize's output."""
     import cv2
+    import numpy as np
 
     from diffsynth_render.tools import demo_outputs
 
@@ -181,11 +184,14 @@ def _check_demo_outputs(bpy, scene, stylized, tmp_path):
     video = cv2.VideoCapture(str(preview))
     assert (video.get(cv2.CAP_PROP_FRAME_COUNT), video.get(cv2.CAP_PROP_FRAME_WIDTH)) == (FRAMES, SIZE)
     assert scene.render.image_settings.file_format != "FFMPEG"  # the scene's settings are back
-    sheet = cv2.imread(str(demo_outputs.write_contact_sheet(stylized.parent, stylized, tmp_path / "sheet.png",
-                                                            frames=(5, 8))))
-    assert sheet.shape[0] > 2 * SIZE and sheet.shape[1] > 4 * SIZE and sheet.std() > 10
-    off, on = demo_outputs.write_deflicker_comparison(stylized, stylized, tmp_path / "cmp.png", frames=(5, 6))
-    assert off == on > 0 and len(demo_outputs.temporal_differences(stylized)) == FRAMES - 1
+    sheet = cv2.imread(str(demo_outputs.write_contact_sheet(stylized.parent, stylized, stylized,
+                                                            tmp_path / "sheet.png", frames=(5, 8))))
+    assert sheet.shape[0] > 2 * SIZE and sheet.shape[1] > 5 * SIZE and sheet.std() > 10
+    flows = stylized.parent / "passes" / "flow"
+    same = demo_outputs.write_deflicker_comparison(stylized, stylized, flows, tmp_path / "cmp.png", frames=(5, 6))
+    assert len(same.per_frame) == FRAMES - 1 and np.array_equal(same.per_frame, same.deflickered)
+    assert same.detail_kept == 1 and same.flicker_cut == 0 and same.per_frame.mean() > 0
+    assert cv2.imread(str(tmp_path / "cmp.png")).shape[0] > 2 * SIZE
 
 
 def test_import_strip_adds_an_output_folder_again(shot):
@@ -208,3 +214,38 @@ def test_render_passes_operator_prepares_inputs_and_then_renders_nothing(shot, c
     assert bpy.ops.diffsynth.render_passes() == {"FINISHED"}
     assert f"(0 of {FRAMES} frames rendered)" in capsys.readouterr().out
     assert len(list((tmp_path / "out" / "Scene" / "passes" / "exr").glob("*.exr"))) == FRAMES
+
+
+def test_a_style_stylize_adds_its_strip(shot):
+    bpy, scene, tmp_path = shot
+    settings = scene.diffsynth
+    settings.painter, settings.style_source, settings.style = "style", "BUILTIN", "7"
+    settings.style_strength = 0.9
+    assert bpy.ops.diffsynth.stylize() == {"FINISHED"}
+    (strip,) = strips(scene)
+    assert strip.name.startswith("Scene: style 7 v001") and len(strip.elements) == FRAMES
+    job = json.loads((tmp_path / "out" / "Scene" / "jobs" / "job_v001.json").read_text())
+    assert job["painter"] == "style" and job["style"] == {"builtin": 7, "strength": 0.9, "keep_colors": False,
+                                                          "base": "normals"}
+    assert "prompt" not in job and "model" not in job
+
+    settings.style_source, settings.style_image = "IMAGE", str(tmp_path / "missing.png")
+    with pytest.raises(RuntimeError, match="style image .*missing.png' does not exist"):
+        bpy.ops.diffsynth.stylize()
+    assert len(strips(scene)) == 1
+
+
+def test_shots_show_the_preferences_painter_and_style_until_they_choose(blender):
+    from diffsynth_render.blender_state import get_preferences
+
+    prefs = get_preferences(blender.context)
+    settings = blender.context.scene.diffsynth
+    assert (settings.painter, settings.style, settings.base_image) == ("style", "19", "normals")
+    prefs.default_painter, prefs.default_style, prefs.default_keep_colors = "diffusion", "4", True
+    try:
+        assert (settings.painter, settings.style, settings.keep_colors) == ("diffusion", "4", True)
+        settings.style = "11"  # chosen on the shot: the preference no longer shows through
+        prefs.default_style = "2"
+        assert (settings.style, settings.painter) == ("11", "diffusion")
+    finally:
+        prefs.default_painter, prefs.default_style, prefs.default_keep_colors = "style", "19", False
