@@ -33,7 +33,7 @@ test: $(READY)
 	$(VPY) -m pytest tests
 
 demo: $(READY)
-	MODEL="$(MODEL)" $(VPY) -m diffsynth_render.tools.demo
+	MODEL="$(MODEL)" PAINTER="$(PAINTER)" STYLE="$(STYLE)" $(VPY) -m diffsynth_render.tools.demo
 
 package: $(READY)
 	$(VPY) -m diffsynth_render.tools.package

@@ -165,3 +165,15 @@ def test_style_weights_read_numbers_and_mixes(spec, weights):
 def test_style_weights_refuse_what_is_not_a_style(spec, message):
     with pytest.raises(ValueError, match=message):
         contract.style_weights(spec)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--style", "30"], "style 30 does not exist"), (["--style", "3:x"], "is not a style number or a mix"),
+    (["--style-image", "/no/such/picture.png"], "/no/such/picture.png does not exist"),
+    (["--strength", "1.5"], "'1.5' is not a number from 0 to 1"), (["--painter", "oil"], "invalid choice: 'oil'"),
+    (["--style", "3", "--style-image", __file__], "not allowed with argument"),
+])
+def test_the_cli_refuses_bad_style_arguments(tmp_path, args, message):
+    command = [sys.executable, "-m", "diffsynth_render.cli", "stylize", "shot.blend", "--out", str(tmp_path), *args]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == contract.Exit.BAD_INPUT and message in done.stderr, done.stderr

@@ -6,7 +6,7 @@ import numpy as np
 GAP = 4
 
 
-def label_tile(text, height, width=120):
+def label_tile(text, height, width=150):
     """A white tile with ``text`` in black, vertically centred."""
     tile = np.ones((height, width, 3), np.float32)
     cv2.putText(tile, text, (6, height // 2 + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
