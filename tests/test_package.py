@@ -44,10 +44,12 @@ def manifest_text():
 
 def test_zip_holds_the_extension_and_no_development_files(package):
     names = zipfile.ZipFile(package).namelist()
-    assert {"blender_manifest.toml", "__init__.py", "engine/__main__.py", "kernels/__init__.py"} <= set(names)
+    assert {"blender_manifest.toml", "__init__.py", "engine/__main__.py", "kernels/__init__.py",
+            "assets/styles/style_19.png"} <= set(names)  # the style picker's thumbnails ship
     assert any(name.startswith("operators/") for name in names)
     assert any(name.startswith("panels/") for name in names)
-    development = ("tests/", "tools/", "bench/", ".venv/", ".git/", ".ci/", "build/", "dist/", "Makefile")
+    development = ("tests/", "tools/", "bench/", ".venv/", ".git/", ".ci/", "build/", "dist/", "demo_out/",
+                   "Makefile")
     assert not [name for name in names if name.startswith(development) or "__pycache__" in name]
 
 
