@@ -42,3 +42,16 @@ def _raise(error):
 def run_python(code, args=(), **kwargs):
     """Run ``code`` with ``args`` in a fresh interpreter of this environment; returns the CompletedProcess."""
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, **kwargs)
+
+
+def engine_command(job):
+    """The engine worker's command line for the job file ``job``, progress as JSON lines."""
+    return [sys.executable, "-m", "diffsynth_render.engine", "run", str(job), "--progress", "jsonl"]
+
+
+def run_engine(job):
+    """Run the engine worker on ``job``; returns (exit status, its events)."""
+    import json
+
+    done = subprocess.run(engine_command(job), capture_output=True, text=True, timeout=300)
+    return done.returncode, [json.loads(line) for line in done.stdout.splitlines()]

@@ -3,11 +3,11 @@
 import json
 import signal
 import subprocess
-import sys
 
 import cv2
 import numpy as np
 import pytest
+from conftest import engine_command, run_engine
 
 from diffsynth_render.contract import CANCEL_FILE
 from diffsynth_render.engine.__main__ import main
@@ -37,22 +37,13 @@ def job(tmp_path):
     return path, raw
 
 
-def _command(path):
-    return [sys.executable, "-m", "diffsynth_render.engine", "run", str(path), "--progress", "jsonl"]
-
-
-def _run(path):
-    done = subprocess.run(_command(path), capture_output=True, text=True, timeout=300)
-    return done.returncode, [json.loads(line) for line in done.stdout.splitlines()]
-
-
 def _out_files(folder):
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
 def test_run_writes_frames_result_and_monotone_progress(job):
     path, _ = job
-    status, events = _run(path)
+    status, events = run_engine(path)
     assert status == 0, events[-1]
     progress = [e for e in events if e["event"] == "progress"]
     assert all(set(e) == PROGRESS_KEYS for e in progress)
@@ -75,7 +66,7 @@ def _cancel_run(job, on_step, cancel):
     """Run ``job`` with 20 steps, call ``cancel(process)`` at step ``on_step``; (status, events after)."""
     path, raw = job
     path.write_text(json.dumps({**raw, "steps": 20}))
-    with subprocess.Popen(_command(path), stdout=subprocess.PIPE, text=True) as process:
+    with subprocess.Popen(engine_command(path), stdout=subprocess.PIPE, text=True) as process:
         for line in process.stdout:
             event = json.loads(line)
             if event.get("stage") == "denoise" and event["step"] == on_step:
@@ -180,7 +171,7 @@ def test_unreadable_job_file(tmp_path, capsys):
 def test_bad_frames_give_one_error_event(job, damage, kind, status, message):
     path, _ = job
     damage(path.parent)
-    code, events = _run(path)
+    code, events = run_engine(path)
     assert code == status
     assert [e["event"] for e in events] == ["error"]
     assert events[0]["kind"] == kind and any(message in p for p in events[0]["problems"]), events[0]
@@ -190,7 +181,7 @@ def test_missing_model_file_gives_a_model_error(job):
     path, raw = job
     raw["controls"]["depth"]["model"] = str(path.parent / "missing_depth.safetensors")
     path.write_text(json.dumps(raw))
-    code, events = _run(path)
+    code, events = run_engine(path)
     assert code == 3 and events[-1]["kind"] == "model" and "missing_depth.safetensors" in events[-1]["message"]
     assert "frame_0011.png" not in _out_files(path.parent / "out")
 
@@ -217,6 +208,6 @@ def test_a_cancel_file_written_before_the_engine_started_counts(job):
     out = path.parent / "out"
     out.mkdir()
     (out / "cancel").write_text("")
-    status, events = _run(path)
+    status, events = run_engine(path)
     assert status == 130 and events[-1]["kind"] == "cancelled"
     assert _out_files(out) == []  # the cancel file is gone too: the next run starts clean

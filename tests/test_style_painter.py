@@ -8,6 +8,7 @@ import sys
 import cv2
 import numpy as np
 import pytest
+from conftest import engine_command, run_engine
 
 from diffsynth_render import contract
 from diffsynth_render.engine.image_sequences import read_image
@@ -37,15 +38,6 @@ def _write(path, raw):
     return path
 
 
-def _command(path):
-    return [sys.executable, "-m", "diffsynth_render.engine", "run", str(path), "--progress", "jsonl"]
-
-
-def _run(path):
-    done = subprocess.run(_command(path), capture_output=True, text=True, timeout=300)
-    return done.returncode, [json.loads(line) for line in done.stdout.splitlines()]
-
-
 def _frames(folder):
     return np.stack([read_image(p)[0] for p in sorted(folder.glob(contract.FRAME_GLOB))])
 
@@ -58,7 +50,7 @@ def test_the_built_in_style_count_is_the_library_s():
 
 def test_a_style_job_paints_and_deflickers_on_the_cpu(style_job):
     path, raw = style_job
-    status, events = _run(path)
+    status, events = run_engine(path)
     assert status == 0, events[-1]
     stages = [e["stage"] for e in events if e["event"] == "progress"]
     assert stages.index("derive") < stages.index("paint") < stages.index("blend") < stages.index("write")
@@ -83,7 +75,8 @@ def test_styles_and_style_images_paint_different_frames(style_job, tmp_path):
               "image": {"image": str(picture)}, "weaker": {"builtin": 3, "strength": 0.3, "keep_colors": True}}
     painted = {}
     for name, style in styles.items():
-        status, events = _run(_write(path, {**raw, "output": name, "style": style, "smoothing": {"final": False}}))
+        job = {**raw, "output": name, "style": style, "smoothing": {"final": False}}
+        status, events = run_engine(_write(path, job))
         assert status == 0, events[-1]
         painted[name] = _frames(path.parent / name)
     names = list(painted)
@@ -112,7 +105,7 @@ BAD_STYLES = [
 def test_each_bad_style_field_has_its_own_message(style_job, tmp_path, change, message):
     path, raw = style_job
     (tmp_path / "notes.png").write_text("not a picture")
-    status, events = _run(_write(path, {**raw, **change}))
+    status, events = run_engine(_write(path, {**raw, **change}))
     assert status == contract.Exit.BAD_INPUT and events[-1]["kind"] == "job"
     assert any(problem.startswith(message.format(tmp=tmp_path)) for problem in events[-1]["problems"]), \
         events[-1]["problems"]
@@ -124,7 +117,7 @@ def test_cancel_stops_a_style_job_and_leaves_no_frames(style_job, tmp_path):
     raw = {**raw, "passes": {"frames": _passes(tmp_path / "long", frames=12, size=128), "derived": "long_derived"},
            "size": [128, 128], "smoothing": {"window": 4}}
     out = tmp_path / "out"
-    with subprocess.Popen(_command(_write(path, raw)), stdout=subprocess.PIPE, text=True) as process:
+    with subprocess.Popen(engine_command(_write(path, raw)), stdout=subprocess.PIPE, text=True) as process:
         for line in process.stdout:
             if json.loads(line).get("stage") == "paint":
                 (out / contract.CANCEL_FILE).write_text("")
