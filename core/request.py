@@ -8,7 +8,15 @@ import os
 import tempfile
 from pathlib import Path
 
-from ..contract import DEFAULT_CONTROLNETS, JOB_PAINTER, MIN_SIZE, SIZE_MULTIPLE, style_weights
+from ..contract import (
+    DEFAULT_BASE_IMAGE,
+    DEFAULT_CONTROLNETS,
+    DEFAULT_STYLE,
+    JOB_PAINTER,
+    MIN_SIZE,
+    SIZE_MULTIPLE,
+    style_weights,
+)
 
 
 class RequestError(ValueError):
@@ -35,12 +43,12 @@ class StyleChoice:
     (``mix``, e.g. '3:0.5,12:0.5') or IMAGE (``image``, an absolute path)."""
 
     source: str = "BUILTIN"
-    index: int = 0
+    index: int = DEFAULT_STYLE
     mix: str = ""
     image: str = ""
     strength: float = 1.0
     keep_colors: bool = False
-    base: str = "normals"
+    base: str = DEFAULT_BASE_IMAGE
 
 
 @dataclasses.dataclass(frozen=True)

@@ -60,8 +60,8 @@ class Job:
     controls: dict  # ControlNet name → frame files (none for the style painter)
     guides: list  # passes, each a list of frame files
     flow: list | None
-    model: dict | None  # diffusion: base, controlnets (name → source), tokenizer, embeddings, loras, allow_network,
-    # cache_dir
+    # The diffusion painter's base, controlnets (name → source), tokenizer, embeddings, loras, allow_network, cache_dir.
+    model: dict | None
     size: tuple  # (width, height)
     device: str
     settings: DiffusionSettings | StyleSettings  # as the painter needs
