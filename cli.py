@@ -6,9 +6,13 @@
         [--base normals|clay]
         [--prompt TEXT] [--negative TEXT] [--model tiny|FOLDER|FILE|HF_ID] [--preset stylize]
         [--steps N] [--seed N] [--allow-downloads] [--save-blend OUT.blend]
+        [--engine-python PYTHON]
 
-SCENE.blend itself is never written; ``--save-blend`` saves a copy with the new strip. Exit
-status 0 on success, 1 when the stylize failed or was cancelled, 2 for bad arguments.
+SCENE.blend itself is never written; ``--save-blend`` saves a copy with the new strip. The engine
+runs in its own process, in ``--engine-python`` (default: the Python running this command), which
+needs the engine's packages (``engine/requirements.txt``); from a Blender-only Python (a bpy 4.2
+venv, say) name one that has them. Exit status 0 on success, 1 when the stylize failed or was
+cancelled, 2 for bad arguments.
 """
 
 import argparse
@@ -46,6 +50,8 @@ def build_parser():
     stylize.add_argument("--allow-downloads", action="store_true",
                          help="fetch Hugging Face models missing from the cache (otherwise only the cache is read)")
     stylize.add_argument("--save-blend", type=Path, metavar="OUT.blend", help="save a copy of the file with the strip")
+    stylize.add_argument("--engine-python", type=_program, metavar="PYTHON",
+                         help="the Python that runs the engine, with torch and OpenEXR (default: this Python)")
     return parser
 
 
@@ -79,6 +85,13 @@ def _picture(text):
     return Path(text).absolute()
 
 
+def _program(text):
+    path = Path(text)
+    if not path.is_file() or not os.access(path, os.X_OK):
+        raise argparse.ArgumentTypeError(f"{text} is not an executable file")
+    return path.absolute()
+
+
 def _fraction(text):
     try:
         value = float(text)
@@ -99,7 +112,14 @@ def stylize(args):
         print(f"cli: {args.blend} does not exist", file=sys.stderr)
         return Exit.BAD_INPUT
     bpy.ops.wm.open_mainfile(filepath=str(args.blend))
+    # `python -m` imported the package before Blender did; stamped as Blender stamps what it imports,
+    # it is enabled as it is instead of being reloaded with a "changed on disk" message.
+    package = sys.modules[__package__]
+    package.__time__ = os.path.getmtime(package.__file__)
     addon_utils.enable(__package__, default_set=True)
+    preferences = bpy.context.preferences.addons[__package__].preferences
+    if args.engine_python:
+        preferences.engine_python = str(args.engine_python)
     settings = bpy.context.scene.diffsynth
     settings.output_dir = str(args.out.absolute())
     if args.frames:
@@ -117,11 +137,13 @@ def stylize(args):
         set_model(settings, args.model)
     if args.allow_downloads:
         bpy.context.preferences.system.use_online_access = True
-        bpy.context.preferences.addons[__package__].preferences.allow_downloads = True
+        preferences.allow_downloads = True
     try:
         bpy.ops.diffsynth.stylize()
     except RuntimeError as error:  # the operator's ERROR report
         print(f"cli: {str(error).strip()}", file=sys.stderr)
+        if bpy.context.window_manager.diffsynth_error_kind == "missing-packages":
+            print("cli: or name a Python that has them with --engine-python", file=sys.stderr)
         return Exit.FAILED
     print(f"cli: frames in {settings.last_output}")
     if args.save_blend:
@@ -173,5 +195,29 @@ def main(argv=None):
     return stylize(args)
 
 
+def end_before_exit_crash(status):
+    """End the process now with ``status`` where bpy would crash on the way out, else return.
+
+    The bpy 4.2 and 4.3 wheels crash (SIGSEGV) in their C++ static destructors at exit once a
+    property with Python callbacks has been registered, as every add-on's are: there, Python's exit
+    functions (Blender's own among them) run, Blender's emptied session folder is removed, and the
+    process ends before those destructors.
+    """
+    bpy = sys.modules.get("bpy")
+    if bpy is None or bpy.app.version >= (4, 4):
+        return
+    import atexit
+    import shutil
+
+    session_folder = bpy.app.tempdir
+    atexit._run_exitfuncs()
+    shutil.rmtree(session_folder, ignore_errors=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    end_before_exit_crash(status)
+    sys.exit(status)
