@@ -4,6 +4,7 @@
 collection time, for this process and every subprocess the tests start.
 """
 
+import math
 import os
 import shutil
 import subprocess
@@ -15,11 +16,29 @@ import pytest
 _USER_RESOURCES = tempfile.mkdtemp(prefix="diffsynth-blender-user-")
 os.environ["BLENDER_USER_RESOURCES"] = _USER_RESOURCES
 
+_EXIT_STATUS = pytest.StashKey[int]()
 ADDON_MODULE = "diffsynth_render"  # the repository root, importable from .venv (see Makefile)
+# The Python with the engine's packages; the bpy 4.2/4.5 venvs of the smoke suite have none of them.
+ENGINE_PYTHON = os.environ.get("DIFFSYNTH_ENGINE_PYTHON", sys.executable)
+
+
+def pytest_report_header(config):
+    from importlib.metadata import version
+
+    return f"Blender: the bpy {version('bpy')} wheel; the engine's Python: {ENGINE_PYTHON}"
 
 
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_USER_RESOURCES, ignore_errors=True)
+    session.config.stash[_EXIT_STATUS] = int(exitstatus)
+
+
+def pytest_unconfigure(config):
+    """The last hook: on bpy 4.2/4.3 (the smoke suite), end here, before bpy's crash at exit."""
+    if "bpy" in sys.modules and _EXIT_STATUS in config.stash:
+        from diffsynth_render.cli import end_before_exit_crash
+
+        end_before_exit_crash(config.stash[_EXIT_STATUS])
 
 
 @pytest.fixture
@@ -55,3 +74,32 @@ def run_engine(job):
 
     done = subprocess.run(engine_command(job), capture_output=True, text=True, timeout=300)
     return done.returncode, [json.loads(line) for line in done.stdout.splitlines()]
+
+
+FRAMES, SIZE = 4, 64  # the small shot's length and size
+
+
+def build_shot(bpy, output):
+    """A small animated shot at 64×64, frames 5–8 (a cube turning on a plane, a sun, a camera),
+    its DiffSynth output in ``output``; on the empty file the fixtures leave."""
+    scene = bpy.context.scene
+    scene.render.resolution_x = scene.render.resolution_y = SIZE
+    scene.render.resolution_percentage = 100
+    scene.frame_start, scene.frame_end = 5, 4 + FRAMES
+    bpy.ops.mesh.primitive_plane_add(size=20)
+    bpy.ops.mesh.primitive_cube_add(size=2, location=(0, 0, 1))
+    cube = bpy.context.object
+    cube.keyframe_insert("rotation_euler", frame=5)
+    cube.rotation_euler.z = math.radians(40)
+    cube.keyframe_insert("rotation_euler", frame=8)
+    bpy.ops.object.light_add(type="SUN")
+    bpy.ops.object.camera_add(location=(0, -8, 5), rotation=(math.radians(60), 0, 0))
+    scene.camera = bpy.context.object
+    scene.diffsynth.output_dir = str(output)
+    return scene
+
+
+def strips(scene):
+    """The scene's top-level VSE strips: ``strips`` in Blender 4.4+, ``sequences`` in 4.2–4.3."""
+    editor = scene.sequence_editor
+    return [] if editor is None else list(editor.strips if hasattr(editor, "strips") else editor.sequences)

@@ -6,8 +6,7 @@ import venv
 import zipfile
 
 import pytest
-from conftest import ADDON_MODULE
-from test_stylize import build_shot, strips
+from conftest import ADDON_MODULE, build_shot, strips
 
 
 def _preferences(bpy):

@@ -2,43 +2,23 @@
 cancel, and every bad input leaving the scene as it was."""
 
 import json
-import math
 from pathlib import Path
 
+import conftest
 import pytest
-
-FRAMES, SIZE = 4, 64
+from conftest import FRAMES, SIZE, strips
 
 
 def build_shot(bpy, output):
-    """A small animated shot at 64×64, frames 5–8, its DiffSynth output in ``output`` (the
-    fixture has emptied the file)."""
-    scene = bpy.context.scene
-    scene.render.resolution_x = scene.render.resolution_y = SIZE
-    scene.render.resolution_percentage = 100
-    scene.frame_start, scene.frame_end = 5, 4 + FRAMES
-    bpy.ops.mesh.primitive_plane_add(size=20)
-    bpy.ops.mesh.primitive_cube_add(size=2, location=(0, 0, 1))
-    cube = bpy.context.object
-    cube.keyframe_insert("rotation_euler", frame=5)
-    cube.rotation_euler.z = math.radians(40)
-    cube.keyframe_insert("rotation_euler", frame=8)
-    bpy.ops.object.light_add(type="SUN")
-    bpy.ops.object.camera_add(location=(0, -8, 5), rotation=(math.radians(60), 0, 0))
-    scene.camera = bpy.context.object
+    """The conftest's shot, painted by the embedded tiny diffusion model in a few steps."""
+    scene = conftest.build_shot(bpy, output)
     settings = scene.diffsynth
-    settings.output_dir = str(output)
     settings.painter = "diffusion"
     settings.preset = "fast-preview"
     settings.steps = 3
     settings.window = 2
     settings.prompt = "a stone tower"
     return scene
-
-
-def strips(scene):
-    editor = scene.sequence_editor
-    return [] if editor is None else list(editor.strips if hasattr(editor, "strips") else editor.sequences)
 
 
 @pytest.fixture
