@@ -18,7 +18,7 @@ BLOCK = (32, 8, 1)  # 32 threads along a row: coalesced reads of the target imag
 # Argument types of each kernel, in order (used to convert arguments for any runner).
 SIGNATURES = {
     "patch_error": ("float*", "float*", "int*", "float*") + ("int",) * 7,
-    "patchmatch_iterate": ("float*", "float*", "int*", "float*", "int*", "float*") + ("int",) * 4 + ("uint64",),
+    "patchmatch_iterate": ("float*", "float*", "int*", "float*", "int*", "float*") + ("int",) * 5 + ("uint64",),
     "remap": ("float*", "int*", "float*") + ("int",) * 6,
 }
 
@@ -66,8 +66,8 @@ def iteration_seed(seed, level, iteration):
 class CudaLevelSearch:
     """One pyramid level with the fused CUDA iteration kernel (exact SSD with early exit)."""
 
-    def __init__(self, patch_size, seed, runner=None):
-        self.patch_size, self.seed = patch_size, seed
+    def __init__(self, patch_size, seed, runner=None, search_radius=None):
+        self.patch_size, self.seed, self.search_radius = patch_size, seed, search_radius
         self.run_kernel = runner or CupyRunner()
 
     def __call__(self, source, target, start, extra, iterations, level):
@@ -86,7 +86,7 @@ class CudaLevelSearch:
         for iteration in range(iterations):
             self.run_kernel("patchmatch_iterate", (batch, height, width), source, target, nnf, error,
                             nnf_next, error_next, height, width, channels, radius,
-                            iteration_seed(self.seed, level, iteration))
+                            self.search_radius or max(height, width), iteration_seed(self.seed, level, iteration))
             nnf, nnf_next, error, error_next = nnf_next, nnf, error_next, error
         return nnf.long()
 

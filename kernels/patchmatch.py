@@ -6,7 +6,7 @@ from ..contract import BACKENDS
 from . import torch_voting
 from .arrays import image, init_field, like_input, nnf_field, patch_size_argument, pixel_grid
 from .backends import available_backends
-from .pyramid import default_levels, downsample, downsample_flow, level_sizes, upsample_nnf
+from .pyramid import clamp_centres, default_levels, downsample, downsample_flow, level_sizes, upsample_nnf
 from .torch_patchmatch import (
     EXACT_ITERATIONS,
     POLISH_JUMP_STEPS,
@@ -18,13 +18,15 @@ from .torch_patchmatch import (
 
 
 def estimate_nnf(source_guide, target_guide, *, patch_size=5, iterations=5, levels=None, init=None, seed=0,
-                 backend="auto", device=None):
+                 search_radius=None, backend="auto", device=None):
     """Nearest-neighbour field from ``target_guide`` patches to ``source_guide`` patches.
 
     Images are float32 ``(H, W, C)`` or ``(B, H, W, C)`` in [0, 1], source and target of one
     shape. Returns int32 ``(…, H, W, 2)``: for each target pixel the absolute (row, col) of the
     matched source patch centre, always at least patch_size // 2 inside the source. ``init``: an
     integer NNF, or a float flow (row, col displacement target→source), used as the start.
+    ``search_radius``: the random search's largest radius in pixels (default: the image size); a
+    small one with ``levels=1`` refines a good ``init`` locally.
     numpy in → numpy out; torch in → torch out on the input's device. Deterministic per seed
     and backend.
     """
@@ -38,14 +40,16 @@ def estimate_nnf(source_guide, target_guide, *, patch_size=5, iterations=5, leve
         raise ValueError(f"source_guide {tuple(source_guide.shape)} and target_guide {tuple(target_guide.shape)} "
                          "must have the same shape")
     iterations = _count_argument("iterations", iterations, minimum=0)
+    if search_radius is not None:
+        search_radius = _count_argument("search_radius", search_radius, minimum=1)
     levels = _levels_argument(levels, target.shape[1:3], patch_size)
     flow = None if init is None else init_field(init, "init", target.shape, device)
     if backend == "cuda":
         from .cuda_patchmatch import CudaLevelSearch
 
-        search = CudaLevelSearch(patch_size, seed)
+        search = CudaLevelSearch(patch_size, seed, search_radius=search_radius)
     else:
-        search = TorchLevelSearch(patch_size, seed, device)
+        search = TorchLevelSearch(patch_size, seed, device, search_radius)
     nnf = coarse_to_fine(source, target, patch_size, iterations, levels, flow, search)
     return like_input(_unbatch(nnf.int(), target_guide), target_guide)
 
@@ -97,24 +101,29 @@ def coarse_to_fine(source, target, patch_size, iterations, levels, flow, search)
         extra = [] if flow is None else [grid + downsample_flow(flow, size).round().long()]
         if nnf is None and extra:
             start, extra = extra[0], []
-        nnf = search(downsample(source, size), downsample(target, size), start, extra, iterations, level)
+        if iterations == 0 and not extra:  # nothing to search: the start, its centres inside the source
+            nnf = clamp_centres(start, *size, patch_size // 2)
+        else:
+            nnf = search(downsample(source, size), downsample(target, size), start, extra, iterations, level)
     return nnf
 
 
 class TorchLevelSearch:
     """One pyramid level on the torch path; a single generator makes a whole call deterministic."""
 
-    def __init__(self, patch_size, seed, device):
-        self.patch_size = patch_size
+    def __init__(self, patch_size, seed, device, search_radius=None):
+        self.patch_size, self.search_radius = patch_size, search_radius
         self.generator = torch.Generator(device=device).manual_seed(seed)
 
     def __call__(self, source, target, start, extra, iterations, level):
         size = self.patch_size
-        nnf = LevelSearch(DescriptorMetric(source, target, size), size, self.generator).run(start, iterations, extra)
+        search = LevelSearch(DescriptorMetric(source, target, size), size, self.generator,
+                             search_radius=self.search_radius)
+        nnf = search.run(start, iterations, extra)
         polish = min(EXACT_ITERATIONS, iterations) if level == 0 else 0
         if polish:
             exact = LevelSearch(ExactMetric(source, target, size), size, self.generator, POLISH_JUMP_STEPS,
-                                POLISH_RADIUS)
+                                min(POLISH_RADIUS, self.search_radius or POLISH_RADIUS))
             nnf = exact.run(nnf, polish)
         return nnf
 

@@ -84,12 +84,12 @@ __global__ void patch_error(const float* source, const float* target, const int*
 }
 
 // One PatchMatch iteration, fused: propagation from nnf_in (jumps 4, 2, 1 in four directions),
-// then random search around the best match with a radius halving from the image size to 1.
+// then random search around the best match with a radius halving from search_radius to 1.
 // Matched centres stay `radius` inside the source. Reads (nnf_in, error_in), writes the outs.
 __global__ void patchmatch_iterate(const float* source, const float* target,
                                    const int* nnf_in, const float* error_in,
                                    int* nnf_out, float* error_out,
-                                   int height, int width, int channels, int radius,
+                                   int height, int width, int channels, int radius, int search_radius,
                                    unsigned long long seed)
 {
     int x = blockIdx.x * blockDim.x + threadIdx.x;
@@ -119,7 +119,7 @@ __global__ void patchmatch_iterate(const float* source, const float* target,
         }
     }
     unsigned long long key = seed + (unsigned long long)(image + p) * 128ull;
-    for (int r = height > width ? height : width; r >= 1; r /= 2, key += 2) {
+    for (int r = search_radius; r >= 1; r /= 2, key += 2) {
         int cy = uniform_in_window(best_y, r, low_y, high_y, uniform01(key));
         int cx = uniform_in_window(best_x, r, low_x, high_x, uniform01(key + 1));
         if (cy == best_y && cx == best_x) continue;

@@ -30,9 +30,10 @@ extern "C" void launch_patch_error(const unsigned* grid, const unsigned* block, 
 
 extern "C" void launch_patchmatch_iterate(const unsigned* grid, const unsigned* block, const float* s,
                                           const float* t, const int* nnf_in, const float* e_in, int* nnf_out,
-                                          float* e_out, int h, int w, int c, int r, unsigned long long seed)
+                                          float* e_out, int h, int w, int c, int r, int sr,
+                                          unsigned long long seed)
 {
-    run_grid(grid, block, [&] { patchmatch_iterate(s, t, nnf_in, e_in, nnf_out, e_out, h, w, c, r, seed); });
+    run_grid(grid, block, [&] { patchmatch_iterate(s, t, nnf_in, e_in, nnf_out, e_out, h, w, c, r, sr, seed); });
 }
 
 extern "C" void launch_remap(const unsigned* grid, const unsigned* block, const float* s, const int* nnf, float* out,
