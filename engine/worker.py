@@ -140,6 +140,7 @@ def _paint(job, inputs, timings, events, stop):
         events.progress("paint", 0, settings.steps, index + 1, count)
     timings["paint"] = time.perf_counter() - painting
     if settings.final_smoothing:
+        from ..shot.guides import surfaces
         from .deflicker import PatchBlender
 
         blending = time.perf_counter()
@@ -148,7 +149,7 @@ def _paint(job, inputs, timings, events, stop):
             stop.check()
             events.progress("blend", settings.steps, settings.steps, done, total)
 
-        frames = PatchBlender(guides, settings.blend, flows)(frames, progress)
+        frames = PatchBlender(guides, settings.blend, flows, surfaces(guides))(frames, progress)
         timings["blend"] = time.perf_counter() - blending
     return np.clip(frames, 0, 1), {"device": painter.device, "style": settings.describe()}
 

@@ -11,6 +11,16 @@ from .controls import geometry_mask
 
 GUIDE_CHANNELS = ("shaded R", "shaded G", "shaded B", "depth", "normal X", "normal Y", "normal Z",
                   "coordinate X", "coordinate Y", "coordinate Z")
+# What surface point a pixel sees, unchanged while it moves: where a frame's occlusions show.
+SURFACE_CHANNELS = [GUIDE_CHANNELS.index(name) for name in ("coordinate X", "coordinate Y", "coordinate Z")]
+
+
+def surfaces(guides):
+    """The surface channels of guides laid out as ``guide_frame`` makes them (…, 10), contiguous;
+    None for guides of another layout (made elsewhere, say)."""
+    if guides.shape[-1] != len(GUIDE_CHANNELS):
+        return None
+    return np.ascontiguousarray(guides[..., SURFACE_CHANNELS])
 
 
 def coordinate_range(frames):

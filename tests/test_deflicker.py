@@ -187,3 +187,45 @@ def test_bad_sequences_are_named():
         PatchBlender(guides, flows=np.zeros((4, 16, 16, 3), np.float32))
     with pytest.raises(ValueError, match="smaller than one"):
         PatchBlender(guides[:, :3, :3])
+
+
+def _occlusion_motion(count, size, step):
+    """Flows (to next, to previous) and surface coordinates of ``occluding_shot``: the background
+    still, the square moving by ``step``; every surface point has its own coordinate."""
+    square, top = size // 3, size // 3
+    rows, cols = np.mgrid[:size, :size].astype(np.float32) / size
+    flows = np.zeros((count, size, size, 4), np.float32)
+    surfaces = np.stack([rows, cols, np.zeros_like(rows)], axis=-1)[None].repeat(count, axis=0)
+    for frame in range(count):
+        left = size // 6 + frame * step[1]
+        inside = (slice(top, top + square), slice(left, left + square))
+        flows[frame][inside] = (*step, -step[0], -step[1])
+        surfaces[frame][inside] = np.stack([rows[:square, :square], cols[:square, :square],
+                                            np.ones((square, square), np.float32)], axis=-1)
+    return flows, surfaces
+
+
+@pytest.mark.parametrize("mode", ["fast", "balanced"])
+def test_hidden_pixels_get_nothing_from_the_frames_that_hide_them(mode):
+    count, size, step = 6, 48, (0, 3)
+    guides, styled = occluding_shot(count, size, 3, seed=97, step=step)
+    flows, surfaces = _occlusion_motion(count, size, step)
+    settings = BlendSettings(mode=mode, window=3)
+    seeing, blind = (PatchBlender(guides, settings, flows, known)(styled) for known in (surfaces, None))
+    background = surfaces[..., 2] == 0  # even right beside the square: flow NNFs carry pixels, no vote
+    assert np.abs(seeing - styled)[background].max() < 1e-4
+    assert np.abs(blind - styled)[background].max() > 0.05  # without surfaces the square bleeds in
+
+
+def test_flows_make_the_nnfs_without_a_search():
+    guides, styled = moving_shot(6, 32, 3, seed=99, step=(0, 2))
+    flows = np.zeros((6, 32, 32, 2), np.float32)
+    flows[..., 1] = -2
+    blender = PatchBlender(guides, BlendSettings(window=2), flows)
+    blender.prepare()
+    nnf, _ = blender.fields.get(0, 2)
+    margin = blender.fields.margin
+    rows, cols = np.mgrid[margin: 32 + margin, margin: 32 + margin]
+    radius = blender.settings.patch_size // 2  # centres stay a patch radius inside the (margined) source
+    expected = np.stack([rows, np.clip(cols - 4, radius, 32 + 2 * margin - 1 - radius)], axis=-1)  # 2 × −2 px
+    assert np.array_equal(nnf[margin: 32 + margin, margin: 32 + margin].numpy(), expected)

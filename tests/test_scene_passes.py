@@ -140,3 +140,53 @@ def test_guides_make_patchmatch_follow_the_surfaces(blender, tmp_path):
     assert errors["guides"] < 1.0, errors  # the true motion, 13.3 px, is not a whole number of pixels
     assert errors["guides"] * 10 < errors["shaded"], errors  # measured: 0.83 px against 22.9 px
     assert len(guides.GUIDE_CHANNELS) == frames[0].shape[-1]
+
+
+def test_flow_nnfs_land_where_the_target_pixels_surface_point_is(blender, tmp_path):
+    """With the vector pass's flows, the deflicker's NNFs (the chained motion, no search) are checked
+    against the surface-coordinate pass, an independent record of the point each pixel sees: on
+    pixels that stay in the picture and whose motion is undone by the motion back (not occluded),
+    the source pixel showing the target pixel's point is within 1 px of the match on ≥ 95% of
+    them; and pixels seen on another surface in the source get no weight."""
+    import torch
+
+    from diffsynth_render.engine.deflicker import BlendSettings, PatchBlender
+    from diffsynth_render.engine.deflicker.motion import SAME_SURFACE, chained_flow
+    from diffsynth_render.engine.passes import derive_inputs
+    from diffsynth_render.operators import scene_passes
+    from diffsynth_render.shot.guides import SURFACE_CHANNELS, surfaces
+
+    size, count = 96, 4
+    scene = build_scene(blender, frames=count, size=size)
+    exrs, _ = scene_passes.render_passes(scene, list(range(1, count + 1)), tmp_path / "exr")
+    derived = derive_inputs(exrs, tmp_path, (size, size))
+    guides, flows = (np.stack([np.load(path) for path in derived[kind]]) for kind in ("guide", "flow"))
+    deflicker = PatchBlender(guides, BlendSettings(window=3, mode="balanced"), flows, surfaces(guides))
+    deflicker.prepare()
+    coordinates, margin = guides[..., SURFACE_CHANNELS], deflicker.fields.margin
+    for target, source in ((0, 1), (0, 3)):
+        nnf, weight = (array[margin:-margin, margin:-margin].numpy() for array in deflicker.fields.get(target, source))
+        matched = nnf - margin
+        forward = chained_flow(torch.from_numpy(flows), target, source).numpy()
+        back = chained_flow(torch.from_numpy(flows), source, target).numpy()
+        landing = np.stack(np.mgrid[:size, :size], axis=-1) + forward
+        inside = ((landing >= 0) & (landing <= size - 1)).all(-1)
+        consistent = inside & (np.linalg.norm(forward + back[matched[..., 0], matched[..., 1]], axis=-1) < 1.0)
+        near = _distance_to_same_point(coordinates[source], coordinates[target], matched) <= 1
+        assert consistent.mean() > 0.5 and near[consistent].mean() >= 0.95, (consistent.mean(), near[consistent].mean())
+        difference = np.abs(coordinates[source][matched[..., 0], matched[..., 1]] - coordinates[target]).max(-1)
+        assert weight[consistent].mean() >= 0.95 and not weight[difference > SAME_SURFACE].any()
+
+
+def _distance_to_same_point(source, target, matched, reach=3):
+    """Per target pixel: how many pixels (Chebyshev) from its match lies the source pixel whose
+    surface coordinate is nearest the target pixel's, searched within ``reach``."""
+    size = source.shape[0]
+    best, distance = np.full(matched.shape[:2], np.inf), np.zeros(matched.shape[:2], int)
+    for dy in range(-reach, reach + 1):
+        for dx in range(-reach, reach + 1):
+            rows, cols = np.clip(matched[..., 0] + dy, 0, size - 1), np.clip(matched[..., 1] + dx, 0, size - 1)
+            difference = np.abs(source[rows, cols] - target).max(-1)
+            better = difference < best
+            best, distance = np.where(better, difference, best), np.where(better, max(abs(dy), abs(dx)), distance)
+    return distance

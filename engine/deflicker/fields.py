@@ -1,8 +1,10 @@
 """The NNFs of a shot's guide frames, estimated once and kept compactly.
 
-Guides do not change while a shot is denoised, so every NNF (and, for confidence weighting,
-its per-pixel patch distance) is estimated on first need and reused by every later call.
-Entries are int16 (row, col) plus float16 distances: 1.5 MiB per pair at 512², kept in one
+Guides do not change while a shot is denoised, so every NNF (and the weight of each remapped
+pixel: its confidence, zero where the pixel is hidden in the source) is estimated on first need
+and reused by every later call. With flows, an NNF is the chained flow itself, refined locally;
+without, a full PatchMatch search on the guides.
+Entries are int16 (row, col) plus float16 weights: 1.5 MiB per pair at 512², kept in one
 array allocated up front (thousands of small long-lived arrays between the search's large
 temporaries fragment the heap: measured 4 GiB instead of 0.5 GiB). Entries beyond the memory
 limit go to a temporary folder, removed with the store.
@@ -17,20 +19,22 @@ import numpy as np
 import torch
 
 from ...kernels import estimate_nnf, patch_distance
-from .margins import add_margin
-from .motion import chained_flow
+from .margins import add_margin, crop_margin
+from .motion import chained_flow, visible
 
 
 class FieldStore:
     """NNFs from guide frame ``source`` to guide frame ``target``, keyed by (target, source)."""
 
-    def __init__(self, guides, settings, backend, device, flows=None):
-        """``guides`` (N, H, W, C) and ``flows`` without margin; NNFs are stored with it."""
-        self.guides, self.settings, self.backend, self.device, self.flows = guides, settings, backend, device, flows
-        self.margin = settings.patch_size // 2
+    def __init__(self, guides, settings, backend, device, flows=None, surfaces=None):
+        """``guides`` (N, H, W, C), ``flows`` and ``surfaces`` (see ``PatchBlender``) without
+        margin; NNFs are stored with it."""
+        self.guides, self.settings, self.backend, self.device = guides, settings, backend, device
+        self.flows, self.surfaces = flows, surfaces
+        self.margin = settings.patch_size - 1  # see margins
         self.estimations = 0
         self._slots, self._on_disk = {}, set()  # pair → index in the arrays below; pairs in files
-        self._nnfs = self._distances = self._folder = None
+        self._nnfs = self._weights = self._folder = None
 
     def __contains__(self, pair):
         return pair in self._slots or pair in self._on_disk
@@ -52,52 +56,70 @@ class FieldStore:
             if on_batch:
                 on_batch(len(batch))
 
+    @property
+    def weighted(self):
+        """Whether remapped pixels carry weights (confidence, or visibility from flows and surfaces)."""
+        return self.settings.weighting == "confidence" or (self.flows is not None and self.surfaces is not None)
+
     def get(self, target, source):
-        """(NNF int32 (H, W, 2), distance float32 (H, W) or None) on the store's device."""
+        """(NNF int32 (H, W, 2), weight float32 (H, W) or None) on the store's device."""
         slot = self._slots.get((target, source))
         if slot is not None:
-            nnf, distance = self._nnfs[slot], None if self._distances is None else self._distances[slot]
+            nnf, weight = self._nnfs[slot], None if self._weights is None else self._weights[slot]
         else:
             with np.load(self._path(target, source)) as stored:
-                nnf, distance = stored["nnf"], stored["distance"] if "distance" in stored else None
+                nnf, weight = stored["nnf"], stored["weight"] if "weight" in stored else None
         nnf = torch.from_numpy(nnf).to(self.device).int()
-        return nnf, None if distance is None else torch.from_numpy(distance).to(self.device).float()
+        return nnf, None if weight is None else torch.from_numpy(weight).to(self.device).float()
 
     def _estimate_batch(self, batch):
         s = self.settings
         targets = add_margin(self.guides[[target for target, _ in batch]].to(self.device), self.margin)
         sources = add_margin(self.guides[[source for _, source in batch]].to(self.device), self.margin)
-        init = None
-        if self.flows is not None:
+        search = dict(patch_size=s.patch_size, iterations=s.iterations)
+        if self.flows is not None:  # start from the motion; only refine locally at full size
             init = torch.stack([chained_flow(self.flows, target, source) for target, source in batch])
             init = add_margin(init, self.margin, "replicate").to(self.device)
-        nnf = estimate_nnf(sources, targets, patch_size=s.patch_size, iterations=s.iterations, init=init,
-                           backend=self.backend, device=self.device)
-        distance = None
-        if s.weighting == "confidence":
-            distance = patch_distance(sources, targets, nnf, s.patch_size).half().cpu().numpy()
+            search.update(iterations=s.flow_iterations, levels=1, search_radius=s.flow_radius, init=init)
+        nnf = estimate_nnf(sources, targets, **search, backend=self.backend, device=self.device)
+        weight = self._weight(batch, sources, targets, nnf) if self.weighted else None
         nnf = nnf.short().cpu().numpy()
         for index, pair in enumerate(batch):
-            self._keep(pair, nnf[index], None if distance is None else distance[index])
+            self._keep(pair, nnf[index], None if weight is None else weight[index])
+
+    def _weight(self, batch, sources, targets, nnf):
+        """(B, H, W) float16 weights of the batch's remapped pixels (with margin). With flows and
+        surfaces: 1 where the target pixel is seen in the source, 0 where hidden (a flow NNF is
+        right or has no answer; patch distances add nothing: bench/RESULTS.md). Otherwise, under
+        confidence weighting, exp(−d / (C · scale)), d the patch distance on C guide channels."""
+        s = self.settings
+        if self.flows is None or self.surfaces is None:
+            distance = patch_distance(sources, targets, nnf, s.patch_size)
+            return torch.exp(-distance / (s.confidence_scale * self.guides.shape[-1])).half().cpu().numpy()
+        weight = torch.empty(nnf.shape[:3], device=self.device)
+        for index, (target, source) in enumerate(batch):
+            matched = crop_margin(nnf[index].float().cpu(), self.margin) - self.margin  # unmargined pixels
+            seen = visible(self.surfaces[source], self.surfaces[target], matched - _pixels(matched.shape[:2]))
+            weight[index] = add_margin(seen[..., None].float(), self.margin, "replicate")[..., 0].to(self.device)
+        return weight.half().cpu().numpy()
 
     def _allocate(self, count):
         """Arrays for up to ``count`` entries, as many as the memory limit allows."""
         height, width = (side + 2 * self.margin for side in self.guides.shape[1:3])
-        confidence = self.settings.weighting == "confidence"
-        entry_bytes = height * width * (4 + (2 if confidence else 0))
+        entry_bytes = height * width * (4 + (2 if self.weighted else 0))
         capacity = min(count, int(self.settings.memory_limit_mb * 2 ** 20 // entry_bytes))
         self._nnfs = np.empty((capacity, height, width, 2), np.int16)
-        self._distances = np.empty((capacity, height, width), np.float16) if confidence else None
+        self._weights = np.empty((capacity, height, width), np.float16) if self.weighted else None
 
-    def _keep(self, pair, nnf, distance):
+    def _keep(self, pair, nnf, weight):
         slot = len(self._slots)
         if slot < len(self._nnfs):
             self._nnfs[slot] = nnf
-            if distance is not None:
-                self._distances[slot] = distance
+            if weight is not None:
+                self._weights[slot] = weight
             self._slots[pair] = slot
             return
-        arrays = {"nnf": nnf} if distance is None else {"nnf": nnf, "distance": distance}
+        arrays = {"nnf": nnf} if weight is None else {"nnf": nnf, "weight": weight}
         np.savez(self._path(*pair), **arrays)
         self._on_disk.add(pair)
 
@@ -106,3 +128,9 @@ class FieldStore:
             self._folder = Path(tempfile.mkdtemp(prefix="diffsynth-nnf-"))
             weakref.finalize(self, shutil.rmtree, self._folder, True)
         return self._folder / f"{target}-{source}.npz"
+
+
+def _pixels(size):
+    """(H, W, 2) float (row, col) of every pixel of an image of ``size``."""
+    rows, cols = torch.meshgrid(torch.arange(size[0]), torch.arange(size[1]), indexing="ij")
+    return torch.stack([rows, cols], dim=-1).float()

@@ -1,8 +1,12 @@
-"""A mirrored margin of one patch radius around every image the deflicker works on.
+"""A mirrored margin of one patch width less one (twice the patch radius) around every image the
+deflicker works on.
 
 NNF centres stay a patch radius inside the image, so without a margin the outermost pixels
-could never match their own position and would come back shifted and blurred. With the margin
-they are interior pixels; the output is cropped back.
+could never match their own position and would come back shifted and blurred. Patch voting
+also reads the NNFs of the centres up to a radius away from a pixel: with a margin of only one
+radius those centres would lie in the margin, clamped inward, and still shift the outermost
+pixels. With two radii every pixel of the frame and every centre voting for it are interior;
+the output is cropped back.
 """
 
 import torch.nn.functional as F

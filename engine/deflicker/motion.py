@@ -8,6 +8,8 @@ frame i−1 at the same pixel, a fair guess for smooth motion.
 
 import torch
 
+SAME_SURFACE = 0.02  # largest difference, on any surface channel, of one surface point seen in two frames
+
 
 def check_flows(flows, shape):
     """``flows`` as a float32 CPU tensor, checked against the guides' (N, H, W)."""
@@ -46,3 +48,16 @@ def _sampled(field, position):
     rows = position[..., 0].round().long().clamp(0, height - 1)
     cols = position[..., 1].round().long().clamp(0, width - 1)
     return field[rows, cols]
+
+
+def visible(source_surfaces, target_surfaces, displacement, tolerance=SAME_SURFACE):
+    """(H, W) bool: the pixels of the target frame whose ``displacement`` (H, W, 2) lands inside the
+    source frame on the same surface point: ``*_surfaces`` (H, W, K) say what each pixel sees
+    (surface coordinates), compared at the nearest source pixel."""
+    height, width = displacement.shape[:2]
+    rows = torch.arange(height, dtype=torch.float32).view(-1, 1) + displacement[..., 0]
+    cols = torch.arange(width, dtype=torch.float32).view(1, -1) + displacement[..., 1]
+    inside = (rows > -0.5) & (rows < height - 0.5) & (cols > -0.5) & (cols < width - 0.5)
+    position = torch.stack([rows, cols], dim=-1)
+    difference = (_sampled(source_surfaces, position) - target_surfaces).abs().amax(dim=-1)
+    return inside & (difference <= tolerance)

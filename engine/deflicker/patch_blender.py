@@ -22,11 +22,14 @@ MAX_SIDE = 32767  # NNFs are stored as int16
 class PatchBlender:
     """Deflickers sequences of frames made for fixed ``guides`` (N, H, W, C) float32 in [0, 1].
 
-    ``flows`` (optional, (N, H, W, 2 or 4), see ``motion``) start the NNF searches. NNFs are
-    estimated on the first call (or ``prepare``) and reused by every later call.
+    ``flows`` (optional, (N, H, W, 2 or 4), see ``motion``): the exact motion; each NNF is then
+    the chained flow, refined locally, instead of a full search. ``surfaces`` (optional, with
+    flows, (N, H, W, K)): what surface point each pixel sees (surface coordinates); a
+    remapped pixel hidden in its source frame gets no weight. NNFs are estimated on the first
+    call (or ``prepare``) and reused by every later call.
     """
 
-    def __init__(self, guides, settings=None, flows=None):
+    def __init__(self, guides, settings=None, flows=None, surfaces=None):
         self.settings = settings or BlendSettings()
         self.guides = _sequence(guides, "guides")
         count, height, width = self.guides.shape[:3]
@@ -36,9 +39,17 @@ class PatchBlender:
             raise ValueError(f"guides are {height}x{width}, smaller than one {self.settings.patch_size}-pixel patch")
         self.backend, self.device = resolve_backend(self.settings.backend, self.settings.device, guides)
         flows = None if flows is None else check_flows(flows, (count, height, width))
+        if surfaces is not None:
+            surfaces = _sequence(surfaces, "surfaces").cpu()
+            if surfaces.shape[:3] != self.guides.shape[:3]:
+                raise ValueError(f"surfaces {tuple(surfaces.shape[:3])} must match the guides' frames and size "
+                                 f"{tuple(self.guides.shape[:3])}")
         self.plan = frame_plan(count, self.settings.window, self.settings.mode)
         self.pairs = field_pairs(self.plan)
-        self.fields = FieldStore(self.guides, self.settings, self.backend, self.device, flows)
+        self.fields = FieldStore(self.guides, self.settings, self.backend, self.device, flows, surfaces)
+        # Flow NNFs carry each pixel exactly: voting over overlapping patches would only mix in the
+        # neighbours' matches (blur, and wrong content at motion edges). Searched NNFs need the vote.
+        self.vote_size = 1 if flows is not None else self.settings.patch_size
 
     @property
     def estimations(self):
@@ -91,12 +102,11 @@ class PatchBlender:
         return total
 
     def _warped(self, weighted, target, source):
-        """(image, weight) of frame ``source`` rebuilt in frame ``target``; weights by confidence."""
-        nnf, distance = self.fields.get(target, source)
-        warped = remap(weighted, nnf, self.settings.patch_size)
-        if distance is not None:
-            scale = self.settings.confidence_scale * self.guides.shape[-1]
-            warped *= torch.exp(-distance / scale).unsqueeze(-1)
+        """(image, weight) of frame ``source`` rebuilt in frame ``target``, weighted by the NNF's weights."""
+        nnf, weight = self.fields.get(target, source)
+        warped = remap(weighted, nnf, self.vote_size)
+        if weight is not None:
+            warped *= weight.unsqueeze(-1)
         return warped
 
 

@@ -14,6 +14,10 @@ class BlendSettings:
     by exp(−d / (C · confidence_scale)), d its patch distance on the C-channel guides (tuned on
     synthetic shots: bench/RESULTS.md), "uniform" is the paper's plain average.
     patch_size, iterations, backend, device: passed to ``estimate_nnf``.
+    flow_iterations, flow_radius: with flows, each NNF is the chained flow, refined at full size
+    by this many PatchMatch iterations searching within this many pixels. None by default: exact
+    flows (Blender's vector pass) are better than any match on the guides (refining one
+    iteration within 1 px cost 3 dB on the rendered benchmark: bench/RESULTS.md).
     memory_limit_mb: NNFs beyond this many MiB of host memory go to a temporary folder.
     batch_size: NNF pairs estimated per kernel call (more only helps small images on a GPU).
     """
@@ -24,6 +28,8 @@ class BlendSettings:
     confidence_scale: float = 0.003
     patch_size: int = 5
     iterations: int = 5
+    flow_iterations: int = 0
+    flow_radius: int = 1
     backend: str = "auto"
     device: str | None = None
     memory_limit_mb: float = 512.0
@@ -35,6 +41,8 @@ class BlendSettings:
         _choice("backend", self.backend, BACKENDS)
         _integer("window", self.window, 1)
         _integer("iterations", self.iterations, 0)
+        _integer("flow_iterations", self.flow_iterations, 0)
+        _integer("flow_radius", self.flow_radius, 1)
         _integer("batch_size", self.batch_size, 1)
         _integer("patch_size", self.patch_size, 1)
         if self.patch_size % 2 == 0:
