@@ -1,8 +1,8 @@
 """``make bench``: run every benchmark in turn."""
 
-from . import deflicker, engine, painter, patchmatch, startup
+from . import deflicker, deflicker_rendered, engine, painter, patchmatch, startup
 
-BENCHMARKS = (startup, patchmatch, deflicker, engine, painter)
+BENCHMARKS = (startup, patchmatch, deflicker, deflicker_rendered, engine, painter)
 
 if __name__ == "__main__":
     for benchmark in BENCHMARKS:

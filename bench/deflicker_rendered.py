@@ -1,0 +1,113 @@
+"""Deflicker quality on a rendered shot (``rendered_shot``): how close patch blending comes to the
+limit the exact motion allows.
+
+The textured render is the ideal stylization; per-frame flicker is added on top (brightness
+jitter and coloured blotches, as a per-frame painter leaves). Each case is scored against the
+clean frames: PSNR, warp error (frame t against t+1 warped by the vector pass, consistent
+pixels), the share of the input's warp error removed, and the detail kept (gradient energy
+against the clean frames'). Cases: the flickering input; the exact-flow warp-average (every
+window frame carried along the chained vector-pass flows, averaged where the guides agree:
+the limit); the engine on the add-on path (all guide channels and the flows, as Stylize passes
+them) and on the standalone path (the shaded guide alone, no flows), window ±7 as Stylize's.
+
+Run alone: ``.venv/bin/python -m diffsynth_render.bench.deflicker_rendered [--size 256x144]``.
+"""
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from ..contract import STYLE_WINDOW
+from ..engine.deflicker import BlendSettings, PatchBlender
+from ..engine.deflicker.motion import chained_flow, visible
+from ..shot.guides import SURFACE_CHANNELS, surfaces
+from ..shot.video_quality import gradient_energy, warp_errors, warp_from_next
+from ..testing.synthetic_sequences import flickered
+from .rendered_shot import rendered_shot
+from .report import write_report
+
+SHADED = slice(0, 3)  # the guide's shaded channels: all a standalone user has
+
+
+def exact_flow_average(frames, guides, flows, window):
+    """Each frame averaged with its window's frames carried by the chained exact flows, each
+    carried pixel counted only where the guides say the same surface point is seen."""
+    flows_t, surfaces = torch.from_numpy(flows), torch.from_numpy(guides[..., SURFACE_CHANNELS])
+    result = np.empty_like(frames)
+    for target in range(len(frames)):
+        total, weight = frames[target].astype(np.float64), np.ones(frames.shape[1:3])
+        for source in range(max(0, target - window), min(len(frames), target + window + 1)):
+            if source == target:
+                continue
+            displacement = chained_flow(flows_t, target, source)
+            seen = visible(surfaces[source], surfaces[target], displacement).numpy()
+            total += warp_from_next(frames[source], displacement.numpy()) * seen[..., None]
+            weight += seen
+        result[target] = total / weight[..., None]
+    return result
+
+
+def score(name, frames, clean, flows, input_warp, seconds=None, nnfs=None):
+    """A table row for ``frames`` scored against the clean frames."""
+    mse = float(((frames - clean) ** 2).mean())
+    warp = float(warp_errors(frames, flows).mean())
+    return {"case": name, "psnr_db": 10 * np.log10(1 / mse) if mse else float("inf"), "warp_error": warp,
+            "flicker_removed": 1 - warp / input_warp, "detail_kept": gradient_energy(frames) / gradient_energy(clean),
+            "seconds": seconds if seconds is not None else "", "nnfs": nnfs if nnfs is not None else ""}
+
+
+def blended(guides, frames, settings, flows=None, surfaces=None):
+    """The engine's deflicker of ``frames``: (result, seconds, NNFs estimated)."""
+    started = time.perf_counter()
+    blender = PatchBlender(guides, settings, flows, surfaces)
+    result = blender(frames)
+    return result, time.perf_counter() - started, blender.estimations
+
+
+def run(size=(512, 288), window=STYLE_WINDOW):
+    """Measure and report; returns the rows."""
+    clean, guides, flows = rendered_shot(size)
+    frames = flickered(clean, seed=3)
+    input_warp = float(warp_errors(frames, flows).mean())
+    rows = [score("clean frames (the ideal)", clean, clean, flows, input_warp),
+            score("flickering input", frames, clean, flows, input_warp)]
+    started = time.perf_counter()
+    limit = exact_flow_average(frames, guides, flows, window)
+    rows.append(score("exact-flow warp-average (the limit)", limit, clean, flows, input_warp,
+                      time.perf_counter() - started))
+    addon_cases = [("engine, add-on path (guides + flows)", BlendSettings(window=window)),
+                   ("  the same, balanced mode", BlendSettings(window=window, mode="balanced")),
+                   ("  the same, flows refined (1 iteration, ±1 px)", BlendSettings(window=window, flow_iterations=1))]
+    for name, settings in addon_cases:
+        result, seconds, nnfs = blended(guides, frames, settings, flows, surfaces(guides))
+        rows.append(score(name, result, clean, flows, input_warp, seconds, nnfs))
+    standalone, seconds, nnfs = blended(np.ascontiguousarray(guides[..., SHADED]), frames, BlendSettings(window=window))
+    rows.append(score("engine, standalone (shaded guide)", standalone, clean, flows, input_warp, seconds, nnfs))
+    write_report(f"deflicker_rendered_{size[0]}x{size[1]}", rows)
+    write_report("nnf_cost_512", nnf_rows())
+    return rows
+
+
+def nnf_rows(side=512, repeats=3):
+    """Milliseconds per NNF between two 512² guide frames (10 channels): the full search, and the
+    chained flow the add-on path uses instead."""
+    from ..kernels import estimate_nnf
+    from ..testing.synthetic_images import texture, translated
+    from .report import median_seconds
+
+    source = texture(side, side, 10, seed=5)
+    target = translated(source, 3, -2)
+    flow = np.zeros((side, side, 2), np.float32)
+    flow[..., 0], flow[..., 1] = -3, 2
+    cases = [("full search (no flows)", {}), ("chained flow (add-on path)", dict(init=flow, levels=1, iterations=0))]
+    return [{"case": name, "ms_per_nnf": 1000 * median_seconds(lambda: estimate_nnf(source, target, **arguments),
+                                                               repeats)} for name, arguments in cases]
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="512x288", help="WIDTHxHEIGHT of the rendered shot")
+    arguments = parser.parse_args()
+    run(tuple(int(side) for side in arguments.size.split("x")))
