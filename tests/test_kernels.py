@@ -96,6 +96,17 @@ def test_flow_and_nnf_init_are_used():
     assert np.array_equal(from_nnf, expected)
 
 
+def test_search_radius_keeps_a_refinement_local():
+    source = texture(64, 64, 3, 6)
+    target = translated(source, 9, 0)  # the true match lies 9 px from the (wrong) identity start
+    start = identity(64, 64)
+    near = estimate_nnf(source, target, init=start, iterations=1, levels=1, search_radius=2, backend="torch")
+    free = estimate_nnf(source, target, init=start, iterations=3, levels=1, backend="torch")
+    # two passes (descriptors, then exact), each moving a match by at most 2 + 1 px, and the border clamp
+    assert np.abs(near - start).max() <= 2 * (2 + 1) + 2
+    assert np.median(free[..., 0] - start[..., 0]) == -9  # unbounded, the search finds the shift
+
+
 def test_remap_identity_is_exact_and_translation_moves_the_image():
     image = texture(40, 50, 4, 9)
     assert np.array_equal(remap(image, identity(40, 50)), image)
@@ -165,6 +176,7 @@ def test_available_backends_lists_torch_cpu():
     (lambda s, t: estimate_nnf(s, t, patch_size=4), "patch_size must be a positive odd integer"),
     (lambda s, t: estimate_nnf(s, t[:16]), "same shape"),
     (lambda s, t: estimate_nnf(s, t, iterations=-1), "iterations"),
+    (lambda s, t: estimate_nnf(s, t, search_radius=0), "search_radius"),
     (lambda s, t: estimate_nnf(s, t, init=np.zeros((3, 3, 2), np.float32)), "init must have shape"),
     (lambda s, t: estimate_nnf(s, t, backend="opencl"), "backend must be one of"),
     (lambda s, t: estimate_nnf(s[0], t[0]), "source_guide must be (H, W, C)"),
