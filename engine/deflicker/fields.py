@@ -2,8 +2,8 @@
 
 Guides do not change while a shot is denoised, so every NNF (and the weight of each remapped
 pixel: its confidence, zero where the pixel is hidden in the source) is estimated on first need
-and reused by every later call. With flows, an NNF is the chained flow itself, refined locally;
-without, a full PatchMatch search on the guides.
+and reused by every later call. With flows, an NNF is the chained flow itself (refined by a
+local search only if ``flow_iterations`` asks); without, a full PatchMatch search on the guides.
 Entries are int16 (row, col) plus float16 weights: 1.5 MiB per pair at 512², kept in one
 array allocated up front (thousands of small long-lived arrays between the search's large
 temporaries fragment the heap: measured 4 GiB instead of 0.5 GiB). Entries beyond the memory
@@ -77,7 +77,7 @@ class FieldStore:
         targets = add_margin(self.guides[[target for target, _ in batch]].to(self.device), self.margin)
         sources = add_margin(self.guides[[source for _, source in batch]].to(self.device), self.margin)
         search = dict(patch_size=s.patch_size, iterations=s.iterations)
-        if self.flows is not None:  # start from the motion; only refine locally at full size
+        if self.flows is not None:  # the motion itself; a local search at full size only if asked
             init = torch.stack([chained_flow(self.flows, target, source) for target, source in batch])
             init = add_margin(init, self.margin, "replicate").to(self.device)
             search.update(iterations=s.flow_iterations, levels=1, search_radius=s.flow_radius, init=init)

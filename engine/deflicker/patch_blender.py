@@ -23,7 +23,7 @@ class PatchBlender:
     """Deflickers sequences of frames made for fixed ``guides`` (N, H, W, C) float32 in [0, 1].
 
     ``flows`` (optional, (N, H, W, 2 or 4), see ``motion``): the exact motion; each NNF is then
-    the chained flow, refined locally, instead of a full search. ``surfaces`` (optional, with
+    the chained flow instead of a full search (see ``BlendSettings.flow_iterations``). ``surfaces`` (optional, with
     flows, (N, H, W, K)): what surface point each pixel sees (surface coordinates); a
     remapped pixel hidden in its source frame gets no weight. NNFs are estimated on the first
     call (or ``prepare``) and reused by every later call.
