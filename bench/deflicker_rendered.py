@@ -22,7 +22,7 @@ import torch
 from ..contract import STYLE_WINDOW
 from ..engine.deflicker import BlendSettings, PatchBlender
 from ..engine.deflicker.motion import chained_flow, visible
-from ..shot.guides import SURFACE_CHANNELS, surfaces
+from ..shot.guides import surfaces
 from ..shot.video_quality import gradient_energy, warp_errors, warp_from_next
 from ..testing.synthetic_sequences import flickered
 from .rendered_shot import rendered_shot
@@ -34,7 +34,7 @@ SHADED = slice(0, 3)  # the guide's shaded channels: all a standalone user has
 def exact_flow_average(frames, guides, flows, window):
     """Each frame averaged with its window's frames carried by the chained exact flows, each
     carried pixel counted only where the guides say the same surface point is seen."""
-    flows_t, surfaces = torch.from_numpy(flows), torch.from_numpy(guides[..., SURFACE_CHANNELS])
+    flows_t, points = torch.from_numpy(flows), torch.from_numpy(surfaces(guides))
     result = np.empty_like(frames)
     for target in range(len(frames)):
         total, weight = frames[target].astype(np.float64), np.ones(frames.shape[1:3])
@@ -42,7 +42,7 @@ def exact_flow_average(frames, guides, flows, window):
             if source == target:
                 continue
             displacement = chained_flow(flows_t, target, source)
-            seen = visible(surfaces[source], surfaces[target], displacement).numpy()
+            seen = visible(points[source], points[target], displacement).numpy()
             total += warp_from_next(frames[source], displacement.numpy()) * seen[..., None]
             weight += seen
         result[target] = total / weight[..., None]

@@ -1,10 +1,10 @@
 """A rendered shot with a known ideal stylization, for deflicker benchmarks.
 
 The demo's sample shot (moving objects, occlusions, a camera move), its surfaces given procedural
-textures that stick to them (object coordinates), rendered by Cycles as flat colour: that is
+textures that stick to them (generated coordinates), rendered by Cycles as flat colour: that is
 the ideal stylization, consistent with the motion by construction. Beside it, the untextured
 passes exactly as Stylize renders them, turned into guides and flows by the engine. Made once
-per size into ``build/bench/rendered_shot_<W>x<H>/`` and reused.
+per size and length into ``build/bench/rendered_shot_<W>x<H>_<frames>/`` and reused.
 """
 
 from pathlib import Path
@@ -49,11 +49,11 @@ def _render(folder, size, frames):
     scene.render.engine = "CYCLES"
     scene.cycles.samples, scene.cycles.use_denoising, scene.cycles.seed = SAMPLES, False, 0
     scene.view_settings.view_transform = "Standard"
+    scene.render.image_settings.color_depth = "16"
     clean = []
     for number in numbers:
         scene.frame_set(number)
         scene.render.filepath = str(folder / "clean" / f"frame_{number:04d}.png")
-        scene.render.image_settings.color_depth = "16"
         bpy.ops.render.render(write_still=True)
         clean.append(_read_png(scene.render.filepath))
     np.save(folder / "clean.npy", np.stack(clean))

@@ -1,4 +1,5 @@
-"""Motion fields used to start the NNF search: per-frame flows chained from one frame to another.
+"""Motion fields, the NNFs of a shot with known motion: per-frame flows chained from one frame to
+another, and which carried pixels land on the surface point they showed (not occluded).
 
 ``flows`` has one field per frame, ``(N, H, W, 2)`` or ``(N, H, W, 4)``, in pixels as
 (row, col): channels 0–1 move a pixel of frame i to frame i+1, channels 2–3 (when given) to
