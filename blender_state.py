@@ -74,7 +74,7 @@ def shot_request(context):
                          size=_wanted_size(scene, settings),
                          folder=shot_folder(scene, settings), model=_model_choice(settings, context),
                          python=engine_python(context), packages=packages_dir(context), device=prefs.device,
-                         painter=settings.painter, style=_style_choice(settings))
+                         painter=settings.painter, style=_style_choice(settings), keyframes=settings.keyframes)
 
 
 def _style_choice(settings):

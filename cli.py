@@ -1,7 +1,7 @@
 """Headless Stylize on the ``bpy`` module (render farms, previz scripts):
 
     python -m diffsynth_render.cli stylize SCENE.blend --out DIR [--frames 1-48] [--size 512x512]
-        [--painter style|diffusion] [--window N]
+        [--painter style|diffusion] [--window N] [--keyframes every:K|1,13,24]
         [--style 19 | --style 3:0.5,12:0.5 | --style-image PICTURE] [--strength 0.8] [--keep-colors]
         [--base normals|clay]
         [--prompt TEXT] [--negative TEXT] [--model tiny|FOLDER|FILE|HF_ID] [--preset stylize]
@@ -20,7 +20,7 @@ import os
 import sys
 from pathlib import Path
 
-from .contract import BASE_IMAGES, PAINTERS, PRESETS, Exit, style_weights
+from .contract import BASE_IMAGES, KEYFRAMES_HELP, PAINTERS, PRESETS, Exit, parse_keyframes, style_weights
 
 
 def build_parser():
@@ -35,6 +35,7 @@ def build_parser():
     stylize.add_argument("--painter", choices=PAINTERS, help="style (built-in, no download) or diffusion "
                          "(Stable Diffusion); default: the file's")
     stylize.add_argument("--window", type=int, help="frames blended on each side (0: the default)")
+    stylize.add_argument("--keyframes", type=_keyframes, help=KEYFRAMES_HELP)
     style = stylize.add_mutually_exclusive_group()
     style.add_argument("--style", type=_style, help="style painter: a built-in style 0-25 or a mix like 3:0.5,12:0.5")
     style.add_argument("--style-image", type=_picture, help="style painter: any picture as the style")
@@ -53,6 +54,14 @@ def build_parser():
     stylize.add_argument("--engine-python", type=_program, metavar="PYTHON",
                          help="the Python that runs the engine, with torch and OpenEXR (default: this Python)")
     return parser
+
+
+def _keyframes(text):
+    try:
+        parse_keyframes(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
 
 
 def _frame_range(text):
@@ -158,6 +167,8 @@ def set_painter(settings, args):
         settings.painter = args.painter or "diffusion"
     if args.window is not None:
         settings.window = args.window
+    if args.keyframes is not None:
+        settings.keyframes = args.keyframes
     if args.style is not None or args.style_image:
         set_style(settings, args.style or str(args.style_image))
     if args.strength is not None:

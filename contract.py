@@ -80,6 +80,39 @@ WEIGHTINGS = {"confidence": Choice("Confidence", "Each remapped pixel weighted b
 BACKENDS = {"auto": Choice("Auto", "The CUDA kernels where CuPy and an NVIDIA GPU are present, else torch"),
             "cuda": Choice("CUDA", "The CuPy CUDA kernels"), "torch": Choice("Torch", "The portable torch path")}
 
+KEYFRAMES_HELP = ("paint only these frames and carry their paint to the frames between: every:K (every K-th "
+                  "frame and the last) or frame numbers like 1,13,24; empty: paint every frame")
+
+
+def parse_keyframes(text: str) -> dict | list | None:
+    """The job's ``keyframes`` value for ``text`` as a user types it: 'every:4' → {'every': 4},
+    '1,13,24' → [1, 13, 24], '' → None (every frame painted); raises ValueError saying what is wrong."""
+    text = text.strip()
+    if not text:
+        return None
+    kind, _, value = text.partition(":")
+    try:
+        if kind.strip() == "every" and value:
+            every = int(value)
+            if every < 1:
+                raise ValueError
+            return {"every": every}
+        return sorted({int(part) for part in text.split(",")})
+    except ValueError:
+        raise ValueError(f"keyframes {text!r}: write every:K (K ≥ 1) or frame numbers like 1,13,24") from None
+
+
+def keyframe_indices(keyframes: dict | list, first_frame: int, count: int) -> list[int]:
+    """Ascending indices, within a shot of ``count`` frames numbered from ``first_frame``, of the
+    job's ``keyframes`` ({'every': K}: every K-th frame from the first, and the last; or a list of
+    frame numbers); raises ValueError naming a frame outside the shot."""
+    if isinstance(keyframes, dict):
+        return sorted({*range(0, count, keyframes["every"]), count - 1})
+    outside = [number for number in keyframes if not first_frame <= number < first_frame + count]
+    if outside:
+        raise ValueError(f"keyframe {outside[0]} is not in the shot's frames {first_frame}–{first_frame + count - 1}")
+    return sorted({number - first_frame for number in keyframes})
+
 
 def style_weights(spec: int | str) -> dict[int, float]:
     """{style index: weight} of a built-in style (``19``, ``"19"``) or a mix (``"3:0.5,12:0.5"``;
@@ -156,7 +189,7 @@ class Exit(enum.IntEnum):
 ERROR_KINDS = {"job": Exit.BAD_INPUT, "input": Exit.BAD_INPUT, "model": Exit.MODEL,
                "out-of-memory": Exit.OUT_OF_MEMORY, "missing-packages": Exit.MISSING_PACKAGES,
                "cancelled": Exit.CANCELLED, "internal": Exit.FAILED}
-STAGES = ("derive", "paint", "denoise", "decode", "blend", "encode", "write")
+STAGES = ("derive", "paint", "denoise", "decode", "blend", "encode", "carry", "write")
 
 
 @dataclasses.dataclass(frozen=True)

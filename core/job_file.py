@@ -7,12 +7,12 @@ from ..contract import JOB_SCHEMA, write_text_atomically
 
 
 def build_job(passes, output, first_frame, size, painter, style, model, device, prompt, negative_prompt, weights,
-              preset, steps, guidance_scale, seed, window, mode):
+              preset, steps, guidance_scale, seed, window, mode, keyframes=None):
     """The job dict. ``passes``: (the shot's pass EXR files in frame order, the folder for what
     the engine derives from them); ``painter``: 'style' (``style``: the job's style object) or
     'diffusion' (``model``: {base, tokenizer, allow_network, cache_dir, controlnets}; ``weights``:
     ControlNet name → weight; the prompts, preset, steps, guidance and seed); ``steps`` /
-    ``window`` 0 keep the preset's (the style painter's)."""
+    ``window`` 0 keep the preset's (the style painter's); ``keyframes``: the job's value or None."""
     exr_files, derived = passes
     job = {"schema": JOB_SCHEMA, "output": str(output), "first_frame": first_frame, "size": list(size),
            "painter": painter, "device": device,
@@ -20,6 +20,8 @@ def build_job(passes, output, first_frame, size, painter, style, model, device, 
            "smoothing": {"mode": mode}}
     if window:
         job["smoothing"]["window"] = window
+    if keyframes is not None:
+        job["keyframes"] = keyframes
     if painter == "style":
         return {**job, "style": dict(style)}
     job.update({"prompt": prompt, "negative_prompt": negative_prompt, "preset": preset,

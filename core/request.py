@@ -15,6 +15,8 @@ from ..contract import (
     JOB_PAINTER,
     MIN_SIZE,
     SIZE_MULTIPLE,
+    keyframe_indices,
+    parse_keyframes,
     style_weights,
 )
 
@@ -66,6 +68,7 @@ class ShotRequest:
     device: str
     painter: str = JOB_PAINTER
     style: dict | None = None  # the job's ``style`` object, for the style painter
+    keyframes: dict | list | None = None  # the job's ``keyframes`` (None: every frame painted)
 
     @property
     def label(self):
@@ -95,10 +98,12 @@ def rounded_size(width: int, height: int) -> tuple[tuple[int, int], str]:
 
 def check_request(*, name: str, has_camera: bool, frame_range: tuple[int, int], size: tuple[int, int],
                   folder: str | Path, model: ModelChoice, python: str, packages: str | None,
-                  device: str, painter: str = JOB_PAINTER, style: StyleChoice | None = None) -> ShotRequest:
+                  device: str, painter: str = JOB_PAINTER, style: StyleChoice | None = None,
+                  keyframes: str = "") -> ShotRequest:
     """The ``ShotRequest`` for these values; raises ``RequestError`` naming the first problem.
     ``size``: the wanted (width, height) before rounding; ``model``: a ``ModelChoice``, read
-    for the diffusion painter; ``style``: a ``StyleChoice``, read for the style painter."""
+    for the diffusion painter; ``style``: a ``StyleChoice``, read for the style painter;
+    ``keyframes``: as typed ('every:4', '1,13,24' or '': every frame painted)."""
     if not has_camera:
         raise RequestError("The scene has no active camera: add a camera and make it the scene camera")
     first, last = frame_range
@@ -107,13 +112,19 @@ def check_request(*, name: str, has_camera: bool, frame_range: tuple[int, int], 
     (width, height), note = rounded_size(*size)
     if min(width, height) < MIN_SIZE:
         raise RequestError(f"The resolution {width}x{height} is too small: each side needs at least {MIN_SIZE} px")
+    try:
+        keyframes = parse_keyframes(keyframes)
+        if keyframes is not None:
+            keyframe_indices(keyframes, first, last - first + 1)
+    except ValueError as error:
+        raise RequestError(f"The {error}") from None
     folder = Path(folder)
     _check_writable(folder)
     diffusion = painter == "diffusion"
     return ShotRequest(name=name, frames=list(range(first, last + 1)), size=(width, height), size_note=note,
                        folder=folder, model=model_sources(model) if diffusion else None, python=python,
                        packages=packages, device=device, painter=painter,
-                       style=None if diffusion else style_fields(style or StyleChoice()))
+                       style=None if diffusion else style_fields(style or StyleChoice()), keyframes=keyframes)
 
 
 def style_fields(choice: StyleChoice) -> dict:

@@ -102,7 +102,7 @@ class StylizeRun:
         request = self.request
         job = build_job((self._exrs, request.passes_folder), self.output, request.frames[0], request.size,
                         painter=request.painter, style=request.style, model=request.model, device=request.device,
-                        **self.settings)
+                        keyframes=request.keyframes, **self.settings)
         path = write_job(job, self.request.folder / "jobs" / f"job_v{version:03d}.json")
         self._process = start_engine(self.request.python, "run", str(path), "--progress", "jsonl",
                                      packages=self.request.packages)

@@ -21,6 +21,9 @@ def add_command(commands):
     parser.add_argument("--mode", choices=BLEND_MODES, default="fast")
     parser.add_argument("--window", type=int, default=15, help="frames blended on each side (default 15)")
     parser.add_argument("--weighting", choices=WEIGHTINGS, default="confidence")
+    parser.add_argument("--keep-detail", action="store_true",
+                        help="scale the blend's fine detail back to each frame's own (brushwork that differs "
+                             "frame to frame stays sharp; noise that differs comes back too)")
     parser.add_argument("--backend", choices=BACKENDS, default="auto")
     parser.add_argument("--device", default=None, help="torch device: cpu, cuda, cuda:1, mps")
     parser.set_defaults(run=run)
@@ -35,7 +38,7 @@ def run(args):
     try:
         guides, frames, names, bits = _inputs(args)
         settings = BlendSettings(mode=args.mode, window=args.window, weighting=args.weighting,
-                                 backend=args.backend, device=args.device)
+                                 keep_detail=args.keep_detail, backend=args.backend, device=args.device)
         patch_blender = PatchBlender(guides, settings)
     except ValueError as error:
         print(f"deflicker: {error}", file=sys.stderr)

@@ -27,6 +27,7 @@ from ..contract import (
     WEIGHTINGS,
     WHOLE_SHOT,
     frame_name,
+    keyframe_indices,
     style_weights,
 )
 from .deflicker.settings import BlendSettings
@@ -69,6 +70,7 @@ class Job:
     raw: dict
     passes: tuple | None = None  # (pass EXR files, folder for what is derived from them)
     painter: str = JOB_PAINTER  # contract.PAINTERS
+    keyframes: tuple | None = None  # indices of the frames painted (the rest carried from them); None: all
 
     def frame_name(self, index):
         """File name of the ``index``-th output frame."""
@@ -191,13 +193,38 @@ class _Checker:
         if device is not None and device.split(":")[0] not in DEVICES:
             self.problem("device", f"must be one of {', '.join(DEVICES)} (or cuda:N), not {json.dumps(device)}")
         first_frame = self.number("first_frame", 1, 0, integer=True)
+        keyframes = self.keyframes(first_frame, max(counts.values(), default=0))
         for field in self.unknown_fields():
             self.problem(field, "is not a job field (a typo?)")
         if self.problems:
             raise JobError(self.problems)
         return Job(path=path, output=self.base / output, first_frame=first_frame, controls=controls,
                    guides=guides, flow=flow, model=model, size=size, device=device, settings=settings,
-                   preset=preset, raw=self.raw, passes=passes, painter=painter)
+                   preset=preset, raw=self.raw, passes=passes, painter=painter, keyframes=keyframes)
+
+    def keyframes(self, first_frame, count):
+        """The indices of ``keyframes`` ({"every": K} or a list of frame numbers) in a shot of
+        ``count`` frames, or None (none given, or no frames to place them in)."""
+        value = self.get("keyframes", (dict, list))
+        if value is None:
+            return None
+        if isinstance(value, dict):
+            self.read.add("keyframes.every")
+            every = value.get("every")
+            if isinstance(every, bool) or not isinstance(every, int) or every < 1 or len(value) != 1:
+                self.problem("keyframes", f"must be {{\"every\": K}} with K ≥ 1 or a list of frame numbers, not "
+                             f"{json.dumps(value)}")
+                return None
+        elif not value or not all(isinstance(n, int) and not isinstance(n, bool) for n in value):
+            self.problem("keyframes", f"must list frame numbers, not {json.dumps(value)}")
+            return None
+        if not count:
+            return None  # the frames themselves are a problem already
+        try:
+            return tuple(keyframe_indices(value, first_frame, count))
+        except ValueError as error:
+            self.problem("keyframes", str(error))
+            return None
 
     def not_used(self, fields, painter):
         """A problem for each of ``fields`` the job sets though ``painter`` does not read it."""
@@ -308,7 +335,8 @@ class _Checker:
         blend = dict(window=window, mode=self.choice(prefix + "mode", "fast", BLEND_MODES),
                      weighting=self.choice(prefix + "weighting", "confidence", WEIGHTINGS),
                      iterations=self.number(prefix + "iterations", 5, 0, 50, integer=True),
-                     patch_size=self.number(prefix + "patch_size", 5, 1, 31, integer=True))
+                     patch_size=self.number(prefix + "patch_size", 5, 1, 31, integer=True),
+                     keep_detail=self.get(prefix + "keep_detail", (bool,), True))
         try:
             blend = BlendSettings(**blend)
         except ValueError as error:

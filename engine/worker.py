@@ -32,7 +32,7 @@ from ..contract import (
 # or the closing one (decode, blend, write).
 STAGE_SPANS = {"derive": (0.0, 0.0), "paint": (0.0, 1.0), "denoise": (0.0, 0.6), "decode": (0.6, 0.7),
                "blend": (0.7, 0.9), "encode": (0.9, 1.0)}
-CLOSING_SPANS = {"decode": (0.0, 0.1), "blend": (0.1, 0.8), "write": (0.8, 1.0)}
+CLOSING_SPANS = {"decode": (0.0, 0.1), "blend": (0.1, 0.6), "carry": (0.6, 0.8), "write": (0.8, 1.0)}
 
 
 def add_command(commands):
@@ -100,6 +100,13 @@ def _diffuse(job, inputs, timings, events, stop):
     from .progress import StageTimer
 
     controls, guides, flows = inputs
+    settings, keyframes = job.settings, job.keyframes
+    if keyframes:  # the DiffSynth loop on the keyframes alone, as a shot of their own
+        from .keyframe_mode import keyframe_blend, keyframe_shot
+
+        guides, flows = keyframe_shot(guides, flows, keyframes)
+        controls = {name: images[list(keyframes)] for name, images in controls.items()}
+        settings = dataclasses.replace(settings, blend=keyframe_blend(settings.blend, keyframes))
     loading = time.perf_counter()
     device, dtype = resolve_device(job.device)
     parts = load_components(**job.model)
@@ -112,46 +119,75 @@ def _diffuse(job, inputs, timings, events, stop):
         stages(stage)
         events.progress(stage, step, steps, done, total)
 
-    frames = pipeline(job.settings, {n: torch.from_numpy(c) for n, c in controls.items()}, guides, flows,
+    frames = pipeline(settings, {n: torch.from_numpy(c) for n, c in controls.items()}, guides, flows,
                       progress=progress).numpy()
     timings.update(stages.seconds)
+    if keyframes:
+        frames = _carried(job, inputs, frames, timings, events, stop)
     return frames, {"device": str(device), "dtype": str(dtype).replace("torch.", ""), "models": parts.origin,
                     "model_hashes": parts.hashes}
 
 
 def _paint(job, inputs, timings, events, stop):
-    """The style painter's frames (N, H, W, 3), painted one by one and then patch-blended on the
-    shot's guides and flows, and what result.json says of its run."""
+    """The style painter's frames (N, H, W, 3), painted one by one (or only the keyframes) and
+    then patch-blended on the shot's guides and flows (or carried from the keyframes), and what
+    result.json says of its run."""
     import numpy as np
 
     from ..shot.base_images import base_image
     from .style_painter import StylePainter
 
     _, guides, flows = inputs
-    settings, count = job.settings, len(guides)
+    settings, keyframes = job.settings, job.keyframes
+    painted = list(keyframes or range(len(guides)))
     loading = time.perf_counter()
     painter = StylePainter(settings, job.device)
     timings["load"] = time.perf_counter() - loading
     painting = time.perf_counter()
-    frames = np.empty((count, *guides.shape[1:3], 3), np.float32)
-    for index, guide in enumerate(guides):
+    frames = np.empty((len(painted), *guides.shape[1:3], 3), np.float32)
+    for index, frame in enumerate(painted):
         stop.check()
-        frames[index] = painter(base_image(guide, settings.base))
-        events.progress("paint", 0, settings.steps, index + 1, count)
+        frames[index] = painter(base_image(guides[frame], settings.base))
+        events.progress("paint", 0, settings.steps, index + 1, len(painted))
     timings["paint"] = time.perf_counter() - painting
     if settings.final_smoothing:
         from ..shot.guides import surfaces
         from .deflicker import PatchBlender
 
         blending = time.perf_counter()
+        blend, shot_guides, shot_flows = settings.blend, guides, flows
+        if keyframes:
+            from .keyframe_mode import keyframe_blend, keyframe_shot
 
-        def progress(done, total):
-            stop.check()
-            events.progress("blend", settings.steps, settings.steps, done, total)
-
-        frames = PatchBlender(guides, settings.blend, flows, surfaces(guides))(frames, progress)
+            blend = keyframe_blend(blend, keyframes)
+            shot_guides, shot_flows = keyframe_shot(guides, flows, keyframes)
+        frames = PatchBlender(shot_guides, blend, shot_flows, surfaces(shot_guides))(
+            frames, _stage_progress(events, "blend", settings.steps, stop))
         timings["blend"] = time.perf_counter() - blending
+    if keyframes:
+        frames = _carried(job, inputs, frames, timings, events, stop)
     return np.clip(frames, 0, 1), {"device": painter.device, "style": settings.describe()}
+
+
+def _carried(job, inputs, painted, timings, events, stop):
+    """The whole shot from its painted keyframes."""
+    from .keyframe_mode import carry_keyframes
+
+    _, guides, flows = inputs
+    carrying = time.perf_counter()
+    frames = carry_keyframes(guides, flows, job.keyframes, painted, job.settings.blend,
+                             _stage_progress(events, "carry", job.settings.steps, stop))
+    timings["carry"] = time.perf_counter() - carrying
+    return frames
+
+
+def _stage_progress(events, stage, steps, stop):
+    """A ``progress(done, total)`` reporting ``stage`` of the closing step; stops when asked."""
+    def progress(done, total):
+        stop.check()
+        events.progress(stage, steps, steps, done, total)
+
+    return progress
 
 
 def _derive(job, events, stop):

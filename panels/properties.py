@@ -12,6 +12,7 @@ from ..contract import (
     DEFAULT_PAINTER,
     DEFAULT_PRESET,
     DEFAULT_STYLE,
+    KEYFRAMES_HELP,
     MIN_SIZE,
     PAINTERS,
     PRESETS,
@@ -101,6 +102,7 @@ class DiffSynthShotSettings(bpy.types.PropertyGroup):
                                   description="Frames blended on each side; 0: the preset's (the style painter's: "
                                               f"{STYLE_WINDOW})")
     mode: bpy.props.EnumProperty(name="Mode", items=enum_items(BLEND_MODES), default="fast")
+    keyframes: bpy.props.StringProperty(name="Keyframes", description=KEYFRAMES_HELP.capitalize())
     use_scene_size: bpy.props.BoolProperty(name="Scene Size", default=True,
                                            description="Use the scene's output size, rounded to a multiple of 8")
     width: bpy.props.IntProperty(name="Width", default=512, min=MIN_SIZE, max=4096, step=SIZE_MULTIPLE)

@@ -17,6 +17,7 @@ def draw_shot_settings(layout, context):
     row = layout.row(align=True)
     row.prop(settings, "window")
     row.prop(settings, "mode", text="")
+    layout.prop(settings, "keyframes")
     layout.prop(settings, "use_scene_size")
     if not settings.use_scene_size:
         row = layout.row(align=True)

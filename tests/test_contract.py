@@ -41,7 +41,8 @@ def _blender_side_job(tmp_path):
     job = build_job((exrs, tmp_path / "passes"), tmp_path / "out", 12, (96, 72), painter="diffusion", style=None,
                     prompt="a tin robot",
                     negative_prompt="fog", model=model, weights={"depth": 0.7, "softedge": 0.4}, preset="paper-3d",
-                    steps=9, guidance_scale=5.5, seed=42, window=3, mode="balanced", device="cpu")
+                    steps=9, guidance_scale=5.5, seed=42, window=3, mode="balanced", device="cpu",
+                    keyframes=contract.parse_keyframes("12,14"))
     return job, exrs
 
 
@@ -64,6 +65,7 @@ def test_a_job_built_by_the_blender_side_reads_back_intact(tmp_path):
     assert read.guides == [[derived / "guide" / f"frame_{f:04d}.npy" for f in (12, 13, 14)]]
     assert read.flow == [derived / "flow" / f"frame_{f:04d}.npy" for f in (12, 13, 14)]
     assert read.frame_name(2) == "frame_0014.png"
+    assert read.keyframes == (0, 2) and settings.blend.keep_detail
 
 
 def test_a_style_job_built_by_the_blender_side_reads_back_intact(tmp_path):
@@ -181,3 +183,36 @@ def test_presets_fill_the_blender_enum_and_the_engine_alike():
             (preset.steps, preset.smoothing_steps, preset.window)
     assert [item[0] for item in contract.enum_items(contract.PRESETS)] == list(contract.PRESETS)
     assert dataclasses.asdict(contract.PRESETS[contract.DEFAULT_PRESET])["label"]
+
+
+@pytest.mark.parametrize("text, value, indices", [
+    ("every:2", {"every": 2}, (0, 2, 3)), ("every:1", {"every": 1}, (0, 1, 2, 3)), (" 13, 12 ", [12, 13], (0, 1)),
+    ("every:9", {"every": 9}, (0, 3)), ("", None, None),
+])
+def test_keyframes_as_typed_reach_the_job_as_frame_indices(tmp_path, text, value, indices):
+    job, exrs = _blender_side_job(tmp_path)
+    exrs.append(exrs[0].with_name(contract.frame_name(15, ".exr")))
+    exrs[-1].write_bytes(b"")
+    job = {**job, "passes": {**job["passes"], "frames": [str(path) for path in exrs]}, "keyframes": value}
+    assert contract.parse_keyframes(text) == value
+    assert read_job(write_job({k: v for k, v in job.items() if v is not None}, tmp_path / "job.json")).keyframes == \
+        indices
+
+
+@pytest.mark.parametrize("value, message", [
+    ({"every": 0}, 'must be {"every": K} with K ≥ 1'), ({"evry": 2}, 'must be {"every": K}'), ([], "must list frame"),
+    ([12, "13"], "must list frame numbers"), ([11, 12], "keyframe 11 is not in the shot's frames 12–14"),
+    ("4", "must be"),
+])
+def test_bad_keyframes_in_a_job_are_refused(tmp_path, value, message):
+    job, _ = _blender_side_job(tmp_path)
+    with pytest.raises(JobError) as raised:
+        read_job(write_job({**job, "keyframes": value}, tmp_path / "job.json"))
+    assert any(problem.startswith("keyframes: ") and message in problem for problem in raised.value.problems), \
+        raised.value.problems
+
+
+@pytest.mark.parametrize("text", ["every:0", "every:x", "every", "1,,3", "1-5"])
+def test_keyframes_that_cannot_be_read_say_how_to_write_them(text):
+    with pytest.raises(ValueError, match="write every:K"):
+        contract.parse_keyframes(text)

@@ -138,6 +138,8 @@ BAD_REQUESTS = [
     (lambda tmp_path: dict(model=ModelChoice("HUB", hub_id="just-a-name")), "should look like 'owner/name'"),
     (lambda tmp_path: dict(model=ModelChoice("HUB", hub_id="a/b", controlnets={"depth": ("//nets/d", "/x/nets/d")})),
      "depth ControlNet '/x/nets/d' does not exist"),
+    (lambda tmp_path: dict(keyframes="4,6"), "The keyframe 4 is not in the shot's frames 5–7"),
+    (lambda tmp_path: dict(keyframes="every:x"), "write every:K"),
 ]
 
 

@@ -165,6 +165,7 @@ def test_style_weights_refuse_what_is_not_a_style(spec, message):
     (["--style-image", "/no/such/picture.png"], "/no/such/picture.png does not exist"),
     (["--strength", "1.5"], "'1.5' is not a number from 0 to 1"), (["--painter", "oil"], "invalid choice: 'oil'"),
     (["--style", "3", "--style-image", __file__], "not allowed with argument"),
+    (["--keyframes", "every:0"], "write every:K"),
 ])
 def test_the_cli_refuses_bad_style_arguments(tmp_path, args, message):
     command = [sys.executable, "-m", "diffsynth_render.cli", "stylize", "shot.blend", "--out", str(tmp_path), *args]

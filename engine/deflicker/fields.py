@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ...kernels import estimate_nnf, patch_distance
+from ...kernels import estimate_nnf, patch_distance, remap
 from .margins import add_margin, crop_margin
 from .motion import chained_flow, visible
 
@@ -32,6 +32,9 @@ class FieldStore:
         self.guides, self.settings, self.backend, self.device = guides, settings, backend, device
         self.flows, self.surfaces = flows, surfaces
         self.margin = settings.patch_size - 1  # see margins
+        # Flow NNFs carry each pixel exactly: voting over overlapping patches would only mix in the
+        # neighbours' matches (blur, and wrong content at motion edges). Searched NNFs need the vote.
+        self.vote_size = 1 if flows is not None else settings.patch_size
         self.estimations = 0
         self._slots, self._on_disk = {}, set()  # pair → index in the arrays below; pairs in files
         self._nnfs = self._weights = self._folder = None
@@ -71,6 +74,21 @@ class FieldStore:
                 nnf, weight = stored["nnf"], stored["weight"] if "weight" in stored else None
         nnf = torch.from_numpy(nnf).to(self.device).int()
         return nnf, None if weight is None else torch.from_numpy(weight).to(self.device).float()
+
+    def unit(self, image):
+        """``image`` (H, W, C) as (image, weight 1) with the margin on the store's device: what
+        ``carry`` carries and blends add up."""
+        image = add_margin(image.to(self.device), self.margin)
+        return torch.cat([image, torch.ones_like(image[..., :1])], dim=-1)
+
+    def carry(self, weighted, target, source, use_weights=True):
+        """``weighted`` (image, weight) of frame ``source`` rebuilt in frame ``target`` through
+        their NNF, multiplied by the NNF's weights (unless ``use_weights`` is false)."""
+        nnf, weight = self.get(target, source)
+        carried = remap(weighted, nnf, self.vote_size)
+        if weight is not None and use_weights:
+            carried *= weight.unsqueeze(-1)
+        return carried
 
     def _estimate_batch(self, batch):
         s = self.settings

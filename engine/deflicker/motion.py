@@ -62,3 +62,17 @@ def visible(source_surfaces, target_surfaces, displacement, tolerance=SAME_SURFA
     position = torch.stack([rows, cols], dim=-1)
     difference = (_sampled(source_surfaces, position) - target_surfaces).abs().amax(dim=-1)
     return inside & (difference <= tolerance)
+
+
+def keyframe_flows(flows, keyframes):
+    """The flows of the shot made of frames ``keyframes`` alone (ascending indices): each
+    keyframe's motion to the next keyframe and back to the one before, chained through the
+    frames between. (K, H, W, 4)."""
+    flows = torch.as_tensor(flows).float().cpu()
+    result = torch.zeros((len(keyframes), *flows.shape[1:3], 4))
+    for index, frame in enumerate(keyframes):
+        if index + 1 < len(keyframes):
+            result[index, ..., 0:2] = chained_flow(flows, frame, keyframes[index + 1])
+        if index > 0:
+            result[index, ..., 2:4] = chained_flow(flows, frame, keyframes[index - 1])
+    return result

@@ -2,16 +2,18 @@
 
 Every frame is rebuilt from the frames of its window, each carried into its geometry by patch
 voting through an NNF computed on the guides, and the results are averaged, each remapped pixel
-optionally weighted by how well its patch matched. Frames are processed in order with only the
+optionally weighted by how well its patch matched; the blend's fine detail is then brought back
+to each frame's own strength (``detail``). Frames are processed in order with only the
 blocks of the current windows held (see ``windows``), so memory does not grow with the shot and
 no chunk seams exist: every frame sees its whole window.
 """
 
 import torch
 
-from ...kernels import like_input, remap, resolve_backend, to_torch
+from ...kernels import like_input, resolve_backend, to_torch
+from .detail import detail_energy, restore_detail
 from .fields import FieldStore
-from .margins import add_margin, crop_margin
+from .margins import crop_margin
 from .motion import check_flows
 from .settings import BlendSettings
 from .windows import field_pairs, frame_plan, last_use
@@ -31,25 +33,9 @@ class PatchBlender:
 
     def __init__(self, guides, settings=None, flows=None, surfaces=None):
         self.settings = settings or BlendSettings()
-        self.guides = _sequence(guides, "guides")
-        count, height, width = self.guides.shape[:3]
-        if max(height, width) > MAX_SIDE:
-            raise ValueError(f"guides are {height}x{width}; at most {MAX_SIDE} pixels a side")
-        if min(height, width) < self.settings.patch_size:
-            raise ValueError(f"guides are {height}x{width}, smaller than one {self.settings.patch_size}-pixel patch")
-        self.backend, self.device = resolve_backend(self.settings.backend, self.settings.device, guides)
-        flows = None if flows is None else check_flows(flows, (count, height, width))
-        if surfaces is not None:
-            surfaces = _sequence(surfaces, "surfaces").cpu()
-            if surfaces.shape[:3] != self.guides.shape[:3]:
-                raise ValueError(f"surfaces {tuple(surfaces.shape[:3])} must match the guides' frames and size "
-                                 f"{tuple(self.guides.shape[:3])}")
-        self.plan = frame_plan(count, self.settings.window, self.settings.mode)
+        self.fields = shot_fields(guides, self.settings, flows, surfaces)
+        self.plan = frame_plan(len(self.fields.guides), self.settings.window, self.settings.mode)
         self.pairs = field_pairs(self.plan)
-        self.fields = FieldStore(self.guides, self.settings, self.backend, self.device, flows, surfaces)
-        # Flow NNFs carry each pixel exactly: voting over overlapping patches would only mix in the
-        # neighbours' matches (blur, and wrong content at motion edges). Searched NNFs need the vote.
-        self.vote_size = 1 if flows is not None else self.settings.patch_size
 
     @property
     def estimations(self):
@@ -59,7 +45,7 @@ class PatchBlender:
     def prepare(self, progress=None):
         """Estimate every NNF the blending needs (the first call does it otherwise)."""
         missing = len(self.fields.missing(self.pairs))
-        self.fields.estimate(self.pairs, _Counter(progress, missing).add)
+        self.fields.estimate(self.pairs, ProgressCounter(progress, missing).add)
 
     def __call__(self, frames, progress=None):
         """``frames`` (N, H, W, C) float32 deflickered; same shape, kind and device.
@@ -68,49 +54,61 @@ class PatchBlender:
         exception raised there cancels the call, and the NNFs estimated so far are kept, so the
         next call resumes.
         """
-        tensor = _sequence(frames, "frames")
-        if tensor.shape[:3] != self.guides.shape[:3]:
-            raise ValueError(f"frames {tuple(tensor.shape[:3])} must match the guides' frames and size "
-                             f"{tuple(self.guides.shape[:3])}")
-        counter = _Counter(progress, len(self.fields.missing(self.pairs)) + len(self.plan))
+        tensor = matching_frames(frames, self.fields.guides)
+        counter = ProgressCounter(progress, len(self.fields.missing(self.pairs)) + len(self.plan))
         self.fields.estimate(self.pairs, counter.add)
         result = torch.empty_like(tensor)
         blends, expiry = {}, last_use(self.plan)
         for index, blocks in enumerate(self.plan):
-            total = self._weighted(tensor[index])
+            total = self.fields.unit(tensor[index])
             for block in blocks:
                 if block not in blends:
                     blends[block] = self._block_blend(tensor, block)
-                total += self._warped(blends[block], index, block.anchor)
+                total += self.fields.carry(blends[block], index, block.anchor)
                 if expiry[block] == index:
                     del blends[block]
-            result[index] = crop_margin(total[..., :-1] / total[..., -1:], self.fields.margin).to(result.device)
+            blend = crop_margin(total[..., :-1] / total[..., -1:], self.fields.margin)
+            if self.settings.keep_detail:
+                blend = restore_detail(blend, detail_energy(tensor[index].to(self.fields.device)))
+            result[index] = blend.to(result.device)
             counter.add(1)
         return like_input(result, frames)
 
-    def _weighted(self, frame):
-        """A frame as (image, weight 1) on the working device: the unit of blending."""
-        frame = add_margin(frame.to(self.device), self.fields.margin)
-        return torch.cat([frame, torch.ones_like(frame[..., :1])], dim=-1)
-
     def _block_blend(self, frames, block):
         """Sum of the block's frames (with weights) carried to the anchor's geometry."""
-        total = self._weighted(frames[block.anchor])
+        total = self.fields.unit(frames[block.anchor])
         for frame in block.frames:
             if frame != block.anchor:
-                total += self._warped(self._weighted(frames[frame]), block.anchor, frame)
+                total += self.fields.carry(self.fields.unit(frames[frame]), block.anchor, frame)
         return total
 
-    def _warped(self, weighted, target, source):
-        """(image, weight) of frame ``source`` rebuilt in frame ``target``, weighted by the NNF's weights."""
-        nnf, weight = self.fields.get(target, source)
-        warped = remap(weighted, nnf, self.vote_size)
-        if weight is not None:
-            warped *= weight.unsqueeze(-1)
-        return warped
+
+def shot_fields(guides, settings, flows=None, surfaces=None):
+    """The ``FieldStore`` of a shot's ``guides``, ``flows`` and ``surfaces`` (see ``PatchBlender``),
+    each checked: ValueError says what is wrong."""
+    guides = sequence_tensor(guides, "guides")
+    count, height, width = guides.shape[:3]
+    if max(height, width) > MAX_SIDE:
+        raise ValueError(f"guides are {height}x{width}; at most {MAX_SIDE} pixels a side")
+    if min(height, width) < settings.patch_size:
+        raise ValueError(f"guides are {height}x{width}, smaller than one {settings.patch_size}-pixel patch")
+    backend, device = resolve_backend(settings.backend, settings.device, guides)
+    flows = None if flows is None else check_flows(flows, (count, height, width))
+    if surfaces is not None:
+        surfaces = matching_frames(surfaces, guides, "surfaces").cpu()
+    return FieldStore(guides, settings, backend, device, flows, surfaces)
 
 
-class _Counter:
+def matching_frames(frames, guides, name="frames"):
+    """``frames`` as a checked tensor with the guides' frame count and size."""
+    tensor = sequence_tensor(frames, name)
+    if tensor.shape[:3] != guides.shape[:3]:
+        raise ValueError(f"{name} {tuple(tensor.shape[:3])} must match the guides' frames and size "
+                         f"{tuple(guides.shape[:3])}")
+    return tensor
+
+
+class ProgressCounter:
     """Calls ``progress(done, total)`` as work is done."""
 
     def __init__(self, progress, total):
@@ -122,7 +120,7 @@ class _Counter:
             self.progress(self.done, self.total)
 
 
-def _sequence(array, name):
+def sequence_tensor(array, name):
     """A float32 (N, H, W, C) sequence as a torch tensor (on its own device), checked."""
     try:
         tensor = to_torch(array)

@@ -18,6 +18,9 @@ class BlendSettings:
     by this many PatchMatch iterations searching within this many pixels. None by default: exact
     flows (Blender's vector pass) are better than any match on the guides (refining one
     iteration within 1 px cost 3 dB on the rendered benchmark: bench/RESULTS.md).
+    keep_detail: the blend's fine detail scaled back to each frame's own local energy (``detail``):
+    averaging independently painted strokes thins them out; frames that agree lose nothing to it.
+    Off here (the paper's blend, which also averages noise away); jobs turn it on.
     memory_limit_mb: NNFs beyond this many MiB of host memory go to a temporary folder.
     batch_size: NNF pairs estimated per kernel call (more only helps small images on a GPU).
     """
@@ -30,6 +33,7 @@ class BlendSettings:
     iterations: int = 5
     flow_iterations: int = 0
     flow_radius: int = 1
+    keep_detail: bool = False
     backend: str = "auto"
     device: str | None = None
     memory_limit_mb: float = 512.0
@@ -45,6 +49,8 @@ class BlendSettings:
         _integer("flow_radius", self.flow_radius, 1)
         _integer("batch_size", self.batch_size, 1)
         _integer("patch_size", self.patch_size, 1)
+        if not isinstance(self.keep_detail, bool):
+            raise ValueError(f"keep_detail must be true or false, got {self.keep_detail!r}")
         if self.patch_size % 2 == 0:
             raise ValueError(f"patch_size must be odd, got {self.patch_size}")
         if not self.confidence_scale > 0:
