@@ -8,7 +8,11 @@ pixels), the share of the input's warp error removed, and the detail kept (gradi
 against the clean frames'). Cases: the flickering input; the exact-flow warp-average (every
 window frame carried along the chained vector-pass flows, averaged where the guides agree:
 the limit); the engine on the add-on path (all guide channels and the flows, as Stylize passes
-them) and on the standalone path (the shaded guide alone, no flows), window ±7 as Stylize's.
+them) and on the standalone path (the shaded guide alone, no flows), window ±7 as Stylize's;
+keyframe mode (every 4th frame and the last carried to the frames between). Then the same shot
+painted frame by frame by the built-in style painter (its base images made from the guides, as a
+style job paints them): the flicker left (share of per-frame painting's warp error) and the
+detail kept, blended and in keyframe mode.
 
 Run alone: ``.venv/bin/python -m diffsynth_render.bench.deflicker_rendered [--size 256x144]``.
 """
@@ -19,9 +23,11 @@ import time
 import numpy as np
 import torch
 
-from ..contract import STYLE_WINDOW
+from ..contract import DEFAULT_BASE_IMAGE, STYLE_WINDOW, keyframe_indices
 from ..engine.deflicker import BlendSettings, PatchBlender
+from ..engine.deflicker.detail import frame_detail
 from ..engine.deflicker.motion import chained_flow, visible
+from ..engine.keyframe_mode import carry_keyframes, keyframe_blend, keyframe_shot
 from ..shot.guides import surfaces
 from ..shot.video_quality import gradient_energy, warp_errors, warp_from_next
 from ..testing.synthetic_sequences import flickered
@@ -29,6 +35,7 @@ from .rendered_shot import rendered_shot
 from .report import write_report
 
 SHADED = slice(0, 3)  # the guide's shaded channels: all a standalone user has
+EVERY = 4  # keyframe spacing
 
 
 def exact_flow_average(frames, guides, flows, window):
@@ -58,12 +65,26 @@ def score(name, frames, clean, flows, input_warp, seconds=None, nnfs=None):
             "seconds": seconds if seconds is not None else "", "nnfs": nnfs if nnfs is not None else ""}
 
 
-def blended(guides, frames, settings, flows=None, surfaces=None):
+def blended(guides, frames, settings, flows=None, surfaces=None, texture=None):
     """The engine's deflicker of ``frames``: (result, seconds, NNFs estimated)."""
     started = time.perf_counter()
-    blender = PatchBlender(guides, settings, flows, surfaces)
+    blender = PatchBlender(guides, settings, flows, surfaces, texture)
     result = blender(frames)
     return result, time.perf_counter() - started, blender.estimations
+
+
+def keyframed(guides, frames, flows, settings, blend_keyframes=True):
+    """Keyframe mode as a job runs it: ``frames`` stand for paintings of every frame, of which
+    only the keyframes are used (blended with each other unless told not to), then carried.
+    (result, seconds)."""
+    started = time.perf_counter()
+    keys = keyframe_indices({"every": EVERY}, 0, len(frames))
+    painted = frames[keys]
+    if blend_keyframes:
+        key_guides, key_flows = keyframe_shot(guides, flows, keys)
+        painted = PatchBlender(key_guides, keyframe_blend(settings, keys), key_flows, surfaces(key_guides))(painted)
+    result = carry_keyframes(guides, flows, keys, painted, settings)
+    return result, time.perf_counter() - started
 
 
 def run(size=(512, 288), window=STYLE_WINDOW):
@@ -77,16 +98,58 @@ def run(size=(512, 288), window=STYLE_WINDOW):
     limit = exact_flow_average(frames, guides, flows, window)
     rows.append(score("exact-flow warp-average (the limit)", limit, clean, flows, input_warp,
                       time.perf_counter() - started))
-    addon_cases = [("engine, add-on path (guides + flows)", BlendSettings(window=window)),
-                   ("  the same, balanced mode", BlendSettings(window=window, mode="balanced")),
-                   ("  the same, flows refined (1 iteration, ±1 px)", BlendSettings(window=window, flow_iterations=1))]
+    plain, kept = BlendSettings(window=window), BlendSettings(window=window, keep_detail=True)
+    addon_cases = [("engine, add-on path (guides + flows), detail kept (a job's default)", kept),
+                   ("  the same, plain blend", plain),
+                   ("  the same, balanced mode", BlendSettings(window=window, mode="balanced", keep_detail=True))]
     for name, settings in addon_cases:
         result, seconds, nnfs = blended(guides, frames, settings, flows, surfaces(guides))
         rows.append(score(name, result, clean, flows, input_warp, seconds, nnfs))
-    standalone, seconds, nnfs = blended(np.ascontiguousarray(guides[..., SHADED]), frames, BlendSettings(window=window))
-    rows.append(score("engine, standalone (shaded guide)", standalone, clean, flows, input_warp, seconds, nnfs))
+    result, seconds = keyframed(guides, frames, flows, kept)
+    rows.append(score(f"engine, keyframe mode (every {EVERY}, add-on path)", result, clean, flows, input_warp,
+                      seconds))
+    carried, _ = keyframed(guides, clean, flows, kept, blend_keyframes=False)
+    between = [index for index in range(len(clean)) if index not in keyframe_indices({"every": EVERY}, 0, len(clean))]
+    error = float(((carried[between] - clean[between]) ** 2).mean())
+    rows.append({**{key: "" for key in rows[0]}, "case": "  clean keyframes carried: the frames between",
+                 "psnr_db": 10 * np.log10(1 / error), "detail_kept": gradient_energy(carried[between]) /
+                 gradient_energy(clean[between])})
+    shaded = np.ascontiguousarray(guides[..., SHADED])
+    for name, texture in (("engine, standalone (shaded guide; matches the frames' detail too)", frame_detail(frames)),
+                          ("  the same, matching the guide alone (before)", None)):
+        result, seconds, nnfs = blended(shaded, frames, plain, texture=texture)
+        rows.append(score(name, result, clean, flows, input_warp, seconds, nnfs))
     write_report(f"deflicker_rendered_{size[0]}x{size[1]}", rows)
+    write_report(f"deflicker_painted_{size[0]}x{size[1]}", painted_rows(guides, flows, window))
     write_report("nnf_cost_512", nnf_rows())
+    return rows
+
+
+def painted_rows(guides, flows, window):
+    """The shot painted frame by frame by the built-in style painter, then made steady: flicker
+    left (share of the per-frame painting's warp error) and detail kept (gradient energy)."""
+    from ..engine.style_painter import StylePainter, StyleSettings
+    from ..shot.base_images import base_image
+
+    painter = StylePainter(StyleSettings(), "cpu")
+    painted = np.stack([painter(base_image(guide, DEFAULT_BASE_IMAGE)) for guide in guides])
+    per_frame, energy = float(warp_errors(painted, flows).mean()), gradient_energy(painted)
+    plain, kept = BlendSettings(window=window), BlendSettings(window=window, keep_detail=True)
+    points = surfaces(guides)
+    cases = [("painted frame by frame", lambda: painted),
+             ("blend, detail kept (a job's default)", lambda: blended(guides, painted, kept, flows, points)[0]),
+             ("blend, plain", lambda: blended(guides, painted, plain, flows, points)[0]),
+             (f"keyframe mode, every {EVERY} (keyframes blended, detail kept: a job's default)",
+              lambda: keyframed(guides, painted, flows, kept)[0]),
+             (f"keyframe mode, every {EVERY}, keyframes not blended", lambda: keyframed(guides, painted, flows, kept,
+                                                                                          blend_keyframes=False)[0])]
+    rows = []
+    for name, make in cases:
+        started = time.perf_counter()
+        result = make()
+        seconds = time.perf_counter() - started
+        rows.append({"case": name, "flicker_left": float(warp_errors(result, flows).mean()) / per_frame,
+                     "detail_kept": gradient_energy(result) / energy, "seconds": seconds})
     return rows
 
 

@@ -1,5 +1,8 @@
 """``python -m diffsynth_render.engine deflicker``: deflicker a PNG sequence made elsewhere.
 
+PatchMatch matches on the guide frames and on the fine detail of the frames themselves, so a
+guide without texture (flat shading) does not scramble the frames' texture.
+
 Bad input (mismatched counts or sizes, an empty folder, an unreadable image, an output folder
 that is also an input) is reported before anything is written, with exit status 2.
 """
@@ -32,6 +35,7 @@ def add_command(commands):
 def run(args):
     """Run the command; returns the exit status."""
     from .deflicker import BlendSettings, PatchBlender
+    from .deflicker.detail import frame_detail
     from .image_sequences import write_png
     from .progress import ProgressBar
 
@@ -39,7 +43,7 @@ def run(args):
         guides, frames, names, bits = _inputs(args)
         settings = BlendSettings(mode=args.mode, window=args.window, weighting=args.weighting,
                                  keep_detail=args.keep_detail, backend=args.backend, device=args.device)
-        patch_blender = PatchBlender(guides, settings)
+        patch_blender = PatchBlender(guides, settings, texture=frame_detail(frames))
     except ValueError as error:
         print(f"deflicker: {error}", file=sys.stderr)
         return Exit.BAD_INPUT

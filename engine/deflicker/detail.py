@@ -17,6 +17,7 @@ import torch.nn.functional as F
 DETAIL_SIGMA = 1.5  # pixels: the detail band is an image less its blur by this Gaussian
 ENERGY_SIGMA = 4.0  # pixels: the reach of the local energy the gain matches
 MAX_GAIN = 4.0
+MATCH_WEIGHT = 1.0  # the frames' detail band beside guide values in [0, 1] (bench/RESULTS.md)
 
 
 def gaussian_blur(images, sigma):
@@ -47,3 +48,14 @@ def restore_detail(blended, energy, max_gain=MAX_GAIN):
     own = gaussian_blur((detail ** 2).mean(dim=-1, keepdim=True), ENERGY_SIGMA)
     gain = (energy.unsqueeze(-1) / own.clamp_min(1e-8)).sqrt().clamp(1, max_gain)
     return blended + (gain - 1) * detail
+
+
+
+def frame_detail(frames, weight=MATCH_WEIGHT):
+    """The detail band of ``frames`` (N, H, W, C) times ``weight``, float32 numpy: channels for
+    PatchMatch to match beside the guides (``PatchBlender``'s ``texture``) where the frames are
+    known before the search. A guide without texture (flat shading) matches any patch of a flat
+    area equally well and scrambles the frames' texture; the band tells those patches apart,
+    and it carries no slow flicker (brightness, blotches) to mislead the search."""
+    frames = torch.as_tensor(frames).float()
+    return ((frames - gaussian_blur(frames, DETAIL_SIGMA)) * weight).numpy()

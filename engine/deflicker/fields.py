@@ -26,11 +26,12 @@ from .motion import chained_flow, visible
 class FieldStore:
     """NNFs from guide frame ``source`` to guide frame ``target``, keyed by (target, source)."""
 
-    def __init__(self, guides, settings, backend, device, flows=None, surfaces=None):
-        """``guides`` (N, H, W, C), ``flows`` and ``surfaces`` (see ``PatchBlender``) without
-        margin; NNFs are stored with it."""
+    def __init__(self, guides, settings, backend, device, flows=None, surfaces=None, texture=None):
+        """``guides`` (N, H, W, C), ``flows``, ``surfaces`` and ``texture`` (see ``PatchBlender``)
+        without margin; NNFs are stored with it."""
         self.guides, self.settings, self.backend, self.device = guides, settings, backend, device
         self.flows, self.surfaces = flows, surfaces
+        self.searched = guides if texture is None else torch.cat([guides, texture.to(guides.device)], dim=-1)
         self.margin = settings.patch_size - 1  # see margins
         # Flow NNFs carry each pixel exactly: voting over overlapping patches would only mix in the
         # neighbours' matches (blur, and wrong content at motion edges). Searched NNFs need the vote.
@@ -92,8 +93,8 @@ class FieldStore:
 
     def _estimate_batch(self, batch):
         s = self.settings
-        targets = add_margin(self.guides[[target for target, _ in batch]].to(self.device), self.margin)
-        sources = add_margin(self.guides[[source for _, source in batch]].to(self.device), self.margin)
+        targets = add_margin(self.searched[[target for target, _ in batch]].to(self.device), self.margin)
+        sources = add_margin(self.searched[[source for _, source in batch]].to(self.device), self.margin)
         search = dict(patch_size=s.patch_size, iterations=s.iterations)
         if self.flows is not None:  # the motion itself; a local search at full size only if asked
             init = torch.stack([chained_flow(self.flows, target, source) for target, source in batch])
@@ -112,7 +113,9 @@ class FieldStore:
         confidence weighting, exp(−d / (C · scale)), d the patch distance on C guide channels."""
         s = self.settings
         if self.flows is None or self.surfaces is None:
-            distance = patch_distance(sources, targets, nnf, s.patch_size)
+            guide = slice(0, self.guides.shape[-1])  # the texture channels are for the search only
+            distance = patch_distance(sources[..., guide].contiguous(), targets[..., guide].contiguous(), nnf,
+                                      s.patch_size)
             return torch.exp(-distance / (s.confidence_scale * self.guides.shape[-1])).half().cpu().numpy()
         weight = torch.empty(nnf.shape[:3], device=self.device)
         for index, (target, source) in enumerate(batch):

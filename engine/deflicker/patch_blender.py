@@ -27,13 +27,15 @@ class PatchBlender:
     ``flows`` (optional, (N, H, W, 2 or 4), see ``motion``): the exact motion; each NNF is then
     the chained flow instead of a full search (see ``BlendSettings.flow_iterations``). ``surfaces`` (optional, with
     flows, (N, H, W, K)): what surface point each pixel sees (surface coordinates); a
-    remapped pixel hidden in its source frame gets no weight. NNFs are estimated on the first
-    call (or ``prepare``) and reused by every later call.
+    remapped pixel hidden in its source frame gets no weight. ``texture`` (optional, (N, H, W,
+    K)): channels a search matches on beside the guides, which confidence does not weigh, e.g.
+    ``detail.frame_detail`` of the frames where they are known before the search. NNFs are
+    estimated on the first call (or ``prepare``) and reused by every later call.
     """
 
-    def __init__(self, guides, settings=None, flows=None, surfaces=None):
+    def __init__(self, guides, settings=None, flows=None, surfaces=None, texture=None):
         self.settings = settings or BlendSettings()
-        self.fields = shot_fields(guides, self.settings, flows, surfaces)
+        self.fields = shot_fields(guides, self.settings, flows, surfaces, texture)
         self.plan = frame_plan(len(self.fields.guides), self.settings.window, self.settings.mode)
         self.pairs = field_pairs(self.plan)
 
@@ -83,9 +85,9 @@ class PatchBlender:
         return total
 
 
-def shot_fields(guides, settings, flows=None, surfaces=None):
-    """The ``FieldStore`` of a shot's ``guides``, ``flows`` and ``surfaces`` (see ``PatchBlender``),
-    each checked: ValueError says what is wrong."""
+def shot_fields(guides, settings, flows=None, surfaces=None, texture=None):
+    """The ``FieldStore`` of a shot's ``guides``, ``flows``, ``surfaces`` and ``texture`` (see
+    ``PatchBlender``), each checked: ValueError says what is wrong."""
     guides = sequence_tensor(guides, "guides")
     count, height, width = guides.shape[:3]
     if max(height, width) > MAX_SIDE:
@@ -96,7 +98,9 @@ def shot_fields(guides, settings, flows=None, surfaces=None):
     flows = None if flows is None else check_flows(flows, (count, height, width))
     if surfaces is not None:
         surfaces = matching_frames(surfaces, guides, "surfaces").cpu()
-    return FieldStore(guides, settings, backend, device, flows, surfaces)
+    if texture is not None:
+        texture = matching_frames(texture, guides, "texture")
+    return FieldStore(guides, settings, backend, device, flows, surfaces, texture)
 
 
 def matching_frames(frames, guides, name="frames"):
