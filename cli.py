@@ -35,9 +35,10 @@ def build_parser():
     stylize.add_argument("--painter", choices=PAINTERS, help="style (built-in, no download) or diffusion "
                          "(Stable Diffusion); default: the file's")
     stylize.add_argument("--window", type=int, help="frames blended on each side (0: the default)")
-    stylize.add_argument("--keyframes", type=_keyframes, help=KEYFRAMES_HELP)
+    stylize.add_argument("--keyframes", type=_checked_by(parse_keyframes), help=KEYFRAMES_HELP)
     style = stylize.add_mutually_exclusive_group()
-    style.add_argument("--style", type=_style, help="style painter: a built-in style 0-25 or a mix like 3:0.5,12:0.5")
+    style.add_argument("--style", type=_checked_by(style_weights),
+                       help="style painter: a built-in style 0-25 or a mix like 3:0.5,12:0.5")
     style.add_argument("--style-image", type=_picture, help="style painter: any picture as the style")
     stylize.add_argument("--strength", type=_fraction, help="style painter: 0 (the base image) to 1 (fully painted)")
     stylize.add_argument("--keep-colors", action="store_true", help="style painter: keep the base image's colours")
@@ -56,12 +57,17 @@ def build_parser():
     return parser
 
 
-def _keyframes(text):
-    try:
-        parse_keyframes(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-    return text
+def _checked_by(check):
+    """An argparse type: the text as given, once ``check(text)`` raised no ValueError (its
+    message is the error)."""
+    def argument(text):
+        try:
+            check(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+        return text
+
+    return argument
 
 
 def _frame_range(text):
@@ -78,14 +84,6 @@ def _size(text):
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a size like 512x512") from None
     return width, height
-
-
-def _style(text):
-    try:
-        style_weights(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-    return text
 
 
 def _picture(text):

@@ -86,6 +86,7 @@ class KeyframeCarrier:
         image, energy = unit[..., :-1], unit[..., -1]
         return restore_detail(image, energy) if self.settings.keep_detail else image
 
+
 def _holes(total):
     """(H, W, 1) bool: the pixels no keyframe has given weight yet."""
     return total[..., -1:] < HOLE
