@@ -211,3 +211,15 @@ def test_a_cancel_file_written_before_the_engine_started_counts(job):
     status, events = run_engine(path)
     assert status == 130 and events[-1]["kind"] == "cancelled"
     assert _out_files(out) == []  # the cancel file is gone too: the next run starts clean
+
+
+def test_keyframe_mode_runs_the_diffusion_loop_on_the_keyframes_alone(job):
+    path, raw = job
+    path.write_text(json.dumps({**raw, "keyframes": [11, 13]}))
+    status, events = run_engine(path)
+    assert status == 0, events[-1]
+    denoised = [e for e in events if e.get("stage") == "denoise"]
+    assert {e["frames"] for e in denoised} == {2}  # frames 11 and 13 (indices 0 and 2) only
+    carried = [e for e in events if e.get("stage") == "carry"]
+    assert carried and carried[-1]["frames_done"] == carried[-1]["frames"]
+    assert _out_files(path.parent / "out") == [f"frame_{11 + i:04d}.png" for i in range(FRAMES)] + ["result.json"]
