@@ -34,21 +34,23 @@ def gaussian_blur(images, sigma):
     return planes.permute(0, 2, 3, 1).reshape(shape)
 
 
+def detail_band(images):
+    """``images`` (…, H, W, C) less their blur by a Gaussian of ``DETAIL_SIGMA``: the fine detail."""
+    return images - gaussian_blur(images, DETAIL_SIGMA)
+
+
 def detail_energy(images):
     """(…, H, W) local energy of the detail band of ``images`` (…, H, W, C)."""
-    detail = images - gaussian_blur(images, DETAIL_SIGMA)
-    return gaussian_blur((detail ** 2).mean(dim=-1, keepdim=True), ENERGY_SIGMA)[..., 0]
+    return _local_energy(detail_band(images))
 
 
 def restore_detail(blended, energy, max_gain=MAX_GAIN):
     """``blended`` (…, H, W, C) with its detail band scaled so that its local energy reaches
     ``energy`` (…, H, W; ``detail_energy`` of the frames it was blended from), gain 1 to
     ``max_gain``."""
-    detail = blended - gaussian_blur(blended, DETAIL_SIGMA)
-    own = gaussian_blur((detail ** 2).mean(dim=-1, keepdim=True), ENERGY_SIGMA)
-    gain = (energy.unsqueeze(-1) / own.clamp_min(1e-8)).sqrt().clamp(1, max_gain)
-    return blended + (gain - 1) * detail
-
+    detail = detail_band(blended)
+    gain = (energy / _local_energy(detail).clamp_min(1e-8)).sqrt().clamp(1, max_gain)
+    return blended + (gain.unsqueeze(-1) - 1) * detail
 
 
 def frame_detail(frames, weight=MATCH_WEIGHT):
@@ -57,5 +59,9 @@ def frame_detail(frames, weight=MATCH_WEIGHT):
     known before the search. A guide without texture (flat shading) matches any patch of a flat
     area equally well and scrambles the frames' texture; the band tells those patches apart,
     and it carries no slow flicker (brightness, blotches) to mislead the search."""
-    frames = torch.as_tensor(frames).float()
-    return ((frames - gaussian_blur(frames, DETAIL_SIGMA)) * weight).numpy()
+    return (detail_band(torch.as_tensor(frames).float()) * weight).numpy()
+
+
+def _local_energy(detail):
+    """(…, H, W) mean squared ``detail`` over the channels, averaged over ``ENERGY_SIGMA``."""
+    return gaussian_blur((detail ** 2).mean(dim=-1, keepdim=True), ENERGY_SIGMA)[..., 0]

@@ -8,8 +8,9 @@ the surface coordinates, or patch confidence). Frames before the first keyframe 
 last take the one keyframe they have. Pixels that neither keyframe shows (hidden in both) are
 filled from the further keyframes, nearest first; the few no keyframe shows (anti-aliased
 silhouettes whose surface coordinates are a mix, content entering the picture) take the nearest
-keyframe's NNF regardless. The carried paint keeps its strokes: where two keyframes are mixed, the mix's
-fine detail is brought back to the keyframes' strength (``detail``). Keyframes come out as given.
+keyframe's NNF regardless. The carried paint keeps its strokes: where two keyframes are mixed,
+the mix's fine detail is brought back to the keyframes' strength (``detail``). Keyframes come
+out as given.
 """
 
 import torch
