@@ -63,8 +63,9 @@ def shot_folder(scene, settings):
     return Path(bpy.path.abspath(base)) / bpy.path.clean_name(scene.name)
 
 
-def shot_request(context):
-    """The checked ``ShotRequest`` for the context's scene; raises ``RequestError``."""
+def shot_request(context, folder=None):
+    """The checked ``ShotRequest`` for the context's scene (its files in ``folder``, default the
+    shot's folder); raises ``RequestError``."""
     scene = context.scene
     settings = scene.diffsynth
     frame_range = ((scene.frame_start, scene.frame_end) if settings.use_scene_range
@@ -72,7 +73,7 @@ def shot_request(context):
     prefs = get_preferences(context)
     return check_request(name=scene.name, has_camera=scene.camera is not None, frame_range=frame_range,
                          size=_wanted_size(scene, settings),
-                         folder=shot_folder(scene, settings), model=_model_choice(settings, context),
+                         folder=folder or shot_folder(scene, settings), model=_model_choice(settings, context),
                          python=engine_python(context), packages=packages_dir(context), device=prefs.device,
                          painter=settings.painter, style=_style_choice(settings), keyframes=settings.keyframes)
 

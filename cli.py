@@ -8,6 +8,15 @@
         [--steps N] [--seed N] [--allow-downloads] [--save-blend OUT.blend]
         [--engine-python PYTHON]
 
+Long shots on a render farm (an Open Job Description job, as AWS Deadline Cloud runs it):
+
+    python -m diffsynth_render.cli farm-template SCENE.blend --out DIR --chunk-frames 48 [--overlap 8]
+        [--anchor FRAME] [--gpus N] [--blender-python PYTHON] [any stylize option]
+    python -m diffsynth_render.cli passes SCENE.blend --out DIR --frames 1-48 [--size 512x512]
+    python -m diffsynth_render.cli add-strip SCENE.blend --frames DIR/final --save-blend OUT.blend
+
+``farm-template`` writes DIR/template.json, DIR/parameter_values.json and the engine's DIR/job.json;
+its steps call ``passes``, the engine's ``run --chunk K/N`` and ``stitch``, then ``add-strip``.
 SCENE.blend itself is never written; ``--save-blend`` saves a copy with the new strip. The engine
 runs in its own process, in ``--engine-python`` (default: the Python running this command), which
 needs the engine's packages (``engine/requirements.txt``); from a Blender-only Python (a bpy 4.2
@@ -20,7 +29,8 @@ import os
 import sys
 from pathlib import Path
 
-from .contract import BASE_IMAGES, KEYFRAMES_HELP, PAINTERS, PRESETS, Exit, parse_keyframes, style_weights
+from .contract import BASE_IMAGES, KEYFRAMES_HELP, PAINTERS, PRESETS, Exit, frame_name, parse_keyframes, style_weights
+from .core.farm_template import JOB_FILE, PARAMETERS_FILE, TEMPLATE_FILE
 
 
 def build_parser():
@@ -30,31 +40,67 @@ def build_parser():
     stylize = commands.add_parser("stylize", help="stylize a .blend's shot and add the result as a VSE strip")
     stylize.add_argument("blend", type=Path, help="the .blend file with the shot")
     stylize.add_argument("--out", type=Path, required=True, help="output folder (passes, jobs, frames)")
-    stylize.add_argument("--frames", type=_frame_range, help="frame range FIRST-LAST (default: the scene's)")
-    stylize.add_argument("--size", type=_size, help="WIDTHxHEIGHT (default: the scene's, rounded to 8)")
-    stylize.add_argument("--painter", choices=PAINTERS, help="style (built-in, no download) or diffusion "
-                         "(Stable Diffusion); default: the file's")
-    stylize.add_argument("--window", type=int, help="frames blended on each side (0: the default)")
-    stylize.add_argument("--keyframes", type=_checked_by(parse_keyframes), help=KEYFRAMES_HELP)
-    style = stylize.add_mutually_exclusive_group()
+    add_shot_options(stylize)
+    stylize.set_defaults(run=run_stylize)
+    passes = commands.add_parser("passes", help="render the pass EXRs of frames of a .blend's shot into a shot "
+                                 "folder (a farm's Passes task)")
+    passes.add_argument("blend", type=Path, help="the .blend file with the shot")
+    passes.add_argument("--out", type=Path, required=True, help="the shot folder: EXRs go to OUT/passes/exr")
+    passes.add_argument("--frames", type=_frame_range, help="frame range FIRST-LAST (default: the scene's)")
+    passes.add_argument("--size", type=_size, help="WIDTHxHEIGHT (default: the scene's, rounded to 8)")
+    passes.set_defaults(run=run_passes)
+    farm = commands.add_parser("farm-template", help="write an Open Job Description job (AWS Deadline Cloud) that "
+                               "stylizes the shot in chunks on a render farm")
+    farm.add_argument("blend", type=Path, help="the .blend file with the shot")
+    farm.add_argument("--out", type=Path, required=True, help=f"the shot folder: {TEMPLATE_FILE}, "
+                      f"{PARAMETERS_FILE}, {JOB_FILE}; the farm writes passes, chunks and final/ there")
+    farm.add_argument("--chunk-frames", type=int, required=True, help="frames each Stylize task renders (plus "
+                      "the overlap)")
+    farm.add_argument("--overlap", type=int, help="frames neighbouring chunks share, at least the window "
+                      "(default: the window)")
+    farm.add_argument("--anchor", type=int, metavar="FRAME", help="the frame every chunk's cross-frame attention "
+                      "also sees, for one look (default: the first)")
+    farm.add_argument("--gpus", type=int, help="GPUs a Stylize host needs (default: 1 for diffusion, 0 for the "
+                      "style painter)")
+    farm.add_argument("--blender-python", type=_program, metavar="PYTHON", help="the Python with bpy on the farm "
+                      "hosts (default: this Python; a job parameter, change it there)")
+    add_shot_options(farm)
+    farm.set_defaults(run=run_farm_template)
+    strip = commands.add_parser("add-strip", help="save a copy of a .blend with a folder of frames as a VSE strip "
+                                "(a farm's Strip task)")
+    strip.add_argument("blend", type=Path, help="the .blend file with the shot (never written)")
+    strip.add_argument("--frames", type=Path, required=True, help="folder of frame_####.png")
+    strip.add_argument("--save-blend", type=Path, required=True, metavar="OUT.blend", help="the copy to write")
+    strip.set_defaults(run=run_add_strip)
+    return parser
+
+
+def add_shot_options(parser):
+    """The options that set up a shot's Stylize (``stylize`` and ``farm-template`` both take them)."""
+    parser.add_argument("--frames", type=_frame_range, help="frame range FIRST-LAST (default: the scene's)")
+    parser.add_argument("--size", type=_size, help="WIDTHxHEIGHT (default: the scene's, rounded to 8)")
+    parser.add_argument("--painter", choices=PAINTERS, help="style (built-in, no download) or diffusion "
+                        "(Stable Diffusion); default: the file's")
+    parser.add_argument("--window", type=int, help="frames blended on each side (0: the default)")
+    parser.add_argument("--keyframes", type=_checked_by(parse_keyframes), help=KEYFRAMES_HELP)
+    style = parser.add_mutually_exclusive_group()
     style.add_argument("--style", type=_checked_by(style_weights),
                        help="style painter: a built-in style 0-25 or a mix like 3:0.5,12:0.5")
     style.add_argument("--style-image", type=_picture, help="style painter: any picture as the style")
-    stylize.add_argument("--strength", type=_fraction, help="style painter: 0 (the base image) to 1 (fully painted)")
-    stylize.add_argument("--keep-colors", action="store_true", help="style painter: keep the base image's colours")
-    stylize.add_argument("--base", choices=BASE_IMAGES, help="style painter: the picture each frame is painted from")
-    stylize.add_argument("--prompt", help="the prompt (default: the one saved in the file)")
-    stylize.add_argument("--negative", help="the negative prompt")
-    stylize.add_argument("--model", help="tiny, a diffusers folder, an SD1.5 checkpoint file or a Hugging Face id")
-    stylize.add_argument("--preset", choices=PRESETS)
-    stylize.add_argument("--steps", type=int, help="denoising steps (default: the preset's)")
-    stylize.add_argument("--seed", type=int)
-    stylize.add_argument("--allow-downloads", action="store_true",
-                         help="fetch Hugging Face models missing from the cache (otherwise only the cache is read)")
-    stylize.add_argument("--save-blend", type=Path, metavar="OUT.blend", help="save a copy of the file with the strip")
-    stylize.add_argument("--engine-python", type=_program, metavar="PYTHON",
-                         help="the Python that runs the engine, with torch and OpenEXR (default: this Python)")
-    return parser
+    parser.add_argument("--strength", type=_fraction, help="style painter: 0 (the base image) to 1 (fully painted)")
+    parser.add_argument("--keep-colors", action="store_true", help="style painter: keep the base image's colours")
+    parser.add_argument("--base", choices=BASE_IMAGES, help="style painter: the picture each frame is painted from")
+    parser.add_argument("--prompt", help="the prompt (default: the one saved in the file)")
+    parser.add_argument("--negative", help="the negative prompt")
+    parser.add_argument("--model", help="tiny, a diffusers folder, an SD1.5 checkpoint file or a Hugging Face id")
+    parser.add_argument("--preset", choices=PRESETS)
+    parser.add_argument("--steps", type=int, help="denoising steps (default: the preset's)")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--allow-downloads", action="store_true",
+                        help="fetch Hugging Face models missing from the cache (otherwise only the cache is read)")
+    parser.add_argument("--save-blend", type=Path, metavar="OUT.blend", help="save a copy of the file with the strip")
+    parser.add_argument("--engine-python", type=_program, metavar="PYTHON",
+                        help="the Python that runs the engine, with torch and OpenEXR (default: this Python)")
 
 
 def _checked_by(check):
@@ -109,21 +155,30 @@ def _fraction(text):
     return value
 
 
-def stylize(args):
-    """Open the file, apply the arguments to its DiffSynth settings, run Stylize; exit status."""
+class UsageError(Exception):
+    """A bad argument found once the file is open: one line for the user, exit status 2."""
+
+
+def open_shot(blend):
+    """Open ``blend`` with this extension enabled; returns bpy. Raises ``UsageError``."""
     import bpy
 
     import addon_utils  # importable only once bpy is
 
-    if not args.blend.is_file():
-        print(f"cli: {args.blend} does not exist", file=sys.stderr)
-        return Exit.BAD_INPUT
-    bpy.ops.wm.open_mainfile(filepath=str(args.blend))
+    if not blend.is_file():
+        raise UsageError(f"{blend} does not exist")
+    bpy.ops.wm.open_mainfile(filepath=str(blend))
     # `python -m` imported the package before Blender did; stamped as Blender stamps what it imports,
     # it is enabled as it is instead of being reloaded with a "changed on disk" message.
     package = sys.modules[__package__]
     package.__time__ = os.path.getmtime(package.__file__)
     addon_utils.enable(__package__, default_set=True)
+    return bpy
+
+
+def set_up_shot(args):
+    """Open the file and apply the shot options to its DiffSynth settings; returns bpy."""
+    bpy = open_shot(args.blend)
     preferences = bpy.context.preferences.addons[__package__].preferences
     if args.engine_python:
         preferences.engine_python = str(args.engine_python)
@@ -145,6 +200,13 @@ def stylize(args):
     if args.allow_downloads:
         bpy.context.preferences.system.use_online_access = True
         preferences.allow_downloads = True
+    return bpy
+
+
+def run_stylize(args):
+    """Open the file, apply the arguments to its DiffSynth settings, run Stylize; exit status."""
+    bpy = set_up_shot(args)
+    settings = bpy.context.scene.diffsynth
     try:
         bpy.ops.diffsynth.stylize()
     except RuntimeError as error:  # the operator's ERROR report
@@ -156,6 +218,95 @@ def stylize(args):
     if args.save_blend:
         bpy.ops.wm.save_as_mainfile(filepath=str(args.save_blend.absolute()), copy=True)
         print(f"cli: saved {args.save_blend}")
+    return Exit.DONE
+
+
+def run_passes(args):
+    """Render the pass EXRs of the frames into OUT/passes/exr (those already there and unchanged
+    are kept); exit status."""
+    from .blender_state import render_size
+    from .core.request import exr_folder
+    from .operators.scene_passes import render_passes
+
+    bpy = open_shot(args.blend)
+    scene = bpy.context.scene
+    first, last = args.frames or (scene.frame_start, scene.frame_end)
+    if last < first:
+        raise UsageError(f"--frames {first}-{last} is empty: the last frame comes before the first")
+    size = args.size or render_size(scene, scene.diffsynth)[0]
+    folder = exr_folder(args.out.absolute())
+
+    def progress(done, total):
+        print(f"cli: passes {done}/{total}", flush=True)
+
+    _, rendered = render_passes(scene, range(first, last + 1), folder, size=size, progress=progress)
+    print(f"cli: passes of frames {first}-{last} in {folder} ({rendered} rendered)")
+    return Exit.DONE
+
+
+def run_farm_template(args):
+    """Write the OpenJD template, its parameter values and the engine's job into OUT; exit status."""
+    from .blender_state import run_settings, shot_request
+    from .chunking import frame_ranges, plan_chunks
+    from .contract import smoothing_window
+    from .core.engine_process import PACKAGE_DIR
+    from .core.farm_template import JOB_FILE, farm_job, write_farm_job
+    from .core.job_file import build_job, write_job
+    from .core.request import RequestError
+
+    bpy = set_up_shot(args)
+    scene, settings = bpy.context.scene, bpy.context.scene.diffsynth
+    out = args.out.absolute()
+    try:
+        request = shot_request(bpy.context, folder=out)
+    except RequestError as error:
+        raise UsageError(str(error)) from None
+    window = smoothing_window(request.painter, settings.preset, settings.window)
+    overlap = args.overlap if args.overlap is not None else window
+    try:
+        chunks = plan_chunks(len(request.frames), args.chunk_frames, overlap, window)
+    except ValueError as error:
+        raise UsageError(error) from None
+    anchor = request.frames[0] if args.anchor is None else args.anchor
+    if anchor not in request.frames:
+        raise UsageError(f"--anchor {anchor} is not one of the shot's frames {request.frames[0]}-{request.frames[-1]}")
+    exr_folder = request.exr_folder.relative_to(out)
+    exrs = [exr_folder / frame_name(frame, ".exr") for frame in request.frames]
+    job = build_job((exrs, request.passes_folder.relative_to(out)), ".", request.frames[0], request.size,
+                    painter=request.painter, style=request.style, model=request.model, device=request.device,
+                    keyframes=request.keyframes, **run_settings(settings))
+    job["chunks"] = {"frames": args.chunk_frames, "overlap": overlap, "anchor": anchor}
+    write_job(job, out / JOB_FILE)
+    gpus = args.gpus if args.gpus is not None else int(request.painter == "diffusion")
+    template = farm_job(name=f"DiffSynth Render: {scene.name} {request.frames[0]}-{request.frames[-1]}",
+                        frame_ranges=frame_ranges(request.frames[0], request.frames[-1], args.chunk_frames),
+                        size=request.size, chunk_count=len(chunks), module=PACKAGE_DIR.name, gpus=gpus,
+                        strip=args.save_blend is not None)
+    values = {"ShotFile": str(args.blend.absolute()), "OutputDir": str(out), "PackageDir": str(PACKAGE_DIR.parent),
+              "BlenderPython": str(args.blender_python or sys.executable),
+              "EnginePython": str(args.engine_python or sys.executable)}
+    if args.save_blend:
+        values["SavedBlend"] = str(args.save_blend.absolute())
+    template_file, values_file = write_farm_job(out, template, values)
+    print(f"cli: {len(chunks)} chunks of frames " + ", ".join(
+        f"{request.frames[c.start]}-{request.frames[c.stop - 1]}" for c in chunks) + f" (overlap {overlap})")
+    print(f"cli: wrote {template_file} and {values_file}; run it here with\n"
+          f"  openjd run {template_file} --job-param file://{values_file} --step Stitch --run-dependencies")
+    return Exit.DONE
+
+
+def run_add_strip(args):
+    """Save a copy of the file with the frames as a VSE strip; exit status."""
+    from .operators.vse_strip import import_strip
+
+    bpy = open_shot(args.blend)
+    scene = bpy.context.scene
+    try:
+        strip = import_strip(scene, args.frames.absolute(), f"{scene.name}: {args.frames.absolute().parent.name}")
+    except ValueError as error:
+        raise UsageError(error) from None
+    bpy.ops.wm.save_as_mainfile(filepath=str(args.save_blend.absolute()), copy=True)
+    print(f"cli: saved {args.save_blend} with strip {strip.name!r} ({len(strip.elements)} frames)")
     return Exit.DONE
 
 
@@ -201,7 +352,11 @@ def set_model(settings, model):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    return stylize(args)
+    try:
+        return args.run(args)
+    except UsageError as error:
+        print(f"cli: {error}", file=sys.stderr)
+        return Exit.BAD_INPUT
 
 
 def end_before_exit_crash(status):

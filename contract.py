@@ -80,6 +80,12 @@ WEIGHTINGS = {"confidence": Choice("Confidence", "Each remapped pixel weighted b
 BACKENDS = {"auto": Choice("Auto", "The CUDA kernels where CuPy and an NVIDIA GPU are present, else torch"),
             "cuda": Choice("CUDA", "The CuPy CUDA kernels"), "torch": Choice("Torch", "The portable torch path")}
 
+def smoothing_window(painter: str, preset: str, window: int = 0) -> int | str:
+    """The frames blended on each side: ``window``, or when 0 the painter's default (the style
+    painter's, or the diffusion preset's, which may be ``WHOLE_SHOT``)."""
+    return window or (STYLE_WINDOW if painter == "style" else PRESETS[preset].window)
+
+
 KEYFRAMES_HELP = ("paint only these frames and carry their paint to the frames between: every:K (every K-th "
                   "frame and the last) or frame numbers like 1,13,24; empty: paint every frame")
 
@@ -154,9 +160,10 @@ def frame_name(number: int, suffix: str = ".png") -> str:
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """A temporary name beside ``path`` (same suffix) to write to; renamed to ``path`` when the
-    block ends, removed if it raises: readers never see a half-written file."""
+    block ends, removed if it raises: readers never see a half-written file. The name is this
+    process's own: farm tasks writing the same file at once never write into each other's."""
     path = Path(path)
-    partial = path.with_name(f".{path.name}.partial{path.suffix}")
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial{path.suffix}")
     try:
         yield partial
         os.replace(partial, path)

@@ -80,11 +80,21 @@ class ShotRequest:
     @property
     def passes_folder(self):
         """Where the pass EXRs (``exr/``) and what the engine derives from them go."""
-        return self.folder / "passes"
+        return passes_folder(self.folder)
 
     @property
     def exr_folder(self):
-        return self.passes_folder / "exr"
+        return exr_folder(self.folder)
+
+
+def passes_folder(shot_folder: Path) -> Path:
+    """The folder of a shot's pass EXRs and of what the engine derives from them."""
+    return Path(shot_folder) / "passes"
+
+
+def exr_folder(shot_folder: Path) -> Path:
+    """The folder of a shot's pass EXRs."""
+    return passes_folder(shot_folder) / "exr"
 
 
 def rounded_size(width: int, height: int) -> tuple[tuple[int, int], str]:

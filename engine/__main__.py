@@ -4,7 +4,7 @@ import argparse
 import json
 import sys
 
-from . import deflicker_cli, worker
+from . import deflicker_cli, stitch, worker
 
 
 def _info(args):
@@ -31,6 +31,7 @@ def build_parser():
     info.set_defaults(run=_info)
     deflicker_cli.add_command(commands)
     worker.add_command(commands)
+    stitch.add_command(commands)
     return parser
 
 

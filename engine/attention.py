@@ -3,8 +3,10 @@
 In every self-attention layer of the UNet and the ControlNets, a frame's queries attend to the
 keys and values of its *reference frames* — the shot's first frame and its neighbours within
 ``neighbours`` frames — instead of its own only (Text2Video-Zero's idea, used by DiffSynth), so
-the frames share appearance. ``FrameLayout`` tells the layers, for the batch about to run, which
-rows are whose references; the pipeline sets it before each model call.
+the frames share appearance. A chunk of a longer shot puts the shot's anchor frame first, as a
+*detached* frame 0: every frame attends to it, and it attends to itself only, so it comes out
+the same in every chunk and all chunks share its look. ``FrameLayout`` tells the layers, for the
+batch about to run, which rows are whose references; the pipeline sets it before each model call.
 
 Frames go through the models in batches, in order. A reference frame outside the batch is not
 computed again: each layer keeps, for the current denoising step, the attention inputs of the
@@ -23,7 +25,8 @@ class FrameLayout:
     which frames to ``keep`` for later batches, and for each row ``index`` (B, R) into the pool
     of rows (the batch's, then the cached ones, per copy) with ``valid`` (B, R) or None."""
 
-    def __init__(self):
+    def __init__(self, detached=False):
+        self.detached = detached  # frame 0 attends to itself only (a chunk's anchor frame)
         self.index = self.valid = None
         self.frames, self.cached, self.keep, self.retain, self.copies = [], [], [], set(), 1
         self.step = 0  # layers drop what they stored when this changes
@@ -42,7 +45,8 @@ class FrameLayout:
             raise ValueError("the first frame must be in the first batch of a step")
         pool = self.frames + self.cached
         position = {frame: row for row, frame in enumerate(pool)}
-        references = [sorted({position[0]} | {position[j] for j in range(f - neighbours, f + neighbours + 1)
+        references = [[position[0]] if self.detached and f == 0 else
+                      sorted({position[0]} | {position[j] for j in range(f - neighbours, f + neighbours + 1)
                                               if j in position}) for f in frames]
         width = max(map(len, references))
         index = torch.zeros(len(frames), width, dtype=torch.long)

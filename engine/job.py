@@ -6,10 +6,12 @@ Relative paths are relative to the job file.
 """
 
 import dataclasses
+import hashlib
 import json
 import re
 from pathlib import Path
 
+from ..chunking import plan_chunks
 from ..contract import (
     BASE_IMAGES,
     BLEND_MODES,
@@ -23,11 +25,11 @@ from ..contract import (
     PAINTERS,
     PRESETS,
     SIZE_MULTIPLE,
-    STYLE_WINDOW,
     WEIGHTINGS,
     WHOLE_SHOT,
     frame_name,
     keyframe_indices,
+    smoothing_window,
     style_weights,
 )
 from .deflicker.settings import BlendSettings
@@ -40,7 +42,7 @@ EXR = ".exr"
 # What only the diffusion painter reads; a style job that sets one is told so.
 DIFFUSION_FIELDS = ("prompt", "negative_prompt", "controls", "model", "preset", "steps", "guidance_scale", "seed",
                     "cross_frame", "batch_frames", "smoothing.steps")
-STYLE_VALUES = dict(smoothing_steps=(), final_smoothing=True, window=STYLE_WINDOW)  # in place of a preset's
+STYLE_VALUES = dict(smoothing_steps=(), final_smoothing=True, window=smoothing_window("style", ""))  # for a preset's
 
 
 class JobError(ValueError):
@@ -71,10 +73,33 @@ class Job:
     passes: tuple | None = None  # (pass EXR files, folder for what is derived from them)
     painter: str = JOB_PAINTER  # contract.PAINTERS
     keyframes: tuple | None = None  # indices of the frames painted (the rest carried from them); None: all
+    chunks: tuple | None = None  # ``chunking.Chunk``s of a shot split for a farm; None: rendered whole
+    anchor: int = 0  # index of the frame every chunk's cross-frame attention also sees
+    span: tuple | None = None  # (start, stop) shot indices of a chunk's job; None: the whole shot
 
     def frame_name(self, index):
         """File name of the ``index``-th output frame."""
         return frame_name(self.first_frame + index)
+
+    @property
+    def digest(self):
+        """A fingerprint of the job's content: what its chunks are stitched under."""
+        return hashlib.sha256(json.dumps(self.raw, sort_keys=True).encode()).hexdigest()[:16]
+
+    def part(self, start, stop, output):
+        """The job of the shot's frames ``start`` to ``stop`` (excluded), written to ``output``: the
+        shot's keyframes among them and their first and last frame painted (so that every part
+        paints what the parts beside it paint of their shared frames)."""
+        def pick(files):
+            return files[start:stop]
+
+        keyframes = None if self.keyframes is None else \
+            tuple(sorted({k - start for k in self.keyframes if start <= k < stop} | {0, stop - start - 1}))
+        return dataclasses.replace(self, output=output, first_frame=self.first_frame + start,
+                                   controls={name: pick(files) for name, files in self.controls.items()},
+                                   guides=[pick(files) for files in self.guides],
+                                   flow=None if self.flow is None else pick(self.flow), keyframes=keyframes,
+                                   chunks=None, span=(start, stop))
 
 
 def read_job(path):
@@ -194,13 +219,40 @@ class _Checker:
             self.problem("device", f"must be one of {', '.join(DEVICES)} (or cuda:N), not {json.dumps(device)}")
         first_frame = self.number("first_frame", 1, 0, integer=True)
         keyframes = self.keyframes(first_frame, max(counts.values(), default=0))
+        chunks, anchor = self.chunks(first_frame, max(counts.values(), default=0), values, smoothing[2])
         for field in self.unknown_fields():
             self.problem(field, "is not a job field (a typo?)")
         if self.problems:
             raise JobError(self.problems)
         return Job(path=path, output=self.base / output, first_frame=first_frame, controls=controls,
                    guides=guides, flow=flow, model=model, size=size, device=device, settings=settings,
-                   preset=preset, raw=self.raw, passes=passes, painter=painter, keyframes=keyframes)
+                   preset=preset, raw=self.raw, passes=passes, painter=painter, keyframes=keyframes,
+                   chunks=chunks, anchor=anchor)
+
+    def chunks(self, first_frame, count, values, blend):
+        """(``Chunk``s, anchor index) of ``chunks`` ({"frames": F, "overlap": O, "anchor": frame
+        number}), or (None, 0) without it."""
+        if self.get("chunks", (dict,)) is None:
+            return None, 0
+        frames = self.number("chunks.frames", None, 1, integer=True)
+        overlap = self.number("chunks.overlap", None, 0, integer=True)
+        anchor = self.number("chunks.anchor", first_frame, 0, integer=True)
+        for field, value in (("chunks.frames", frames), ("chunks.overlap", overlap)):
+            if value is None and not any(problem.startswith(field) for problem in self.problems):
+                self.problem(field, "is missing")
+        if None in (frames, overlap) or not count:
+            return None, 0
+        if not first_frame <= anchor < first_frame + count:
+            self.problem("chunks.anchor", f"frame {anchor} is not in the shot's frames {first_frame}–"
+                         f"{first_frame + count - 1}")
+        smoothing = self.raw.get("smoothing")
+        window = smoothing.get("window", values["window"]) if isinstance(smoothing, dict) else values["window"]
+        try:
+            chunks = plan_chunks(count, frames, overlap, WHOLE_SHOT if window == WHOLE_SHOT else blend.window)
+        except ValueError as error:
+            self.problem("chunks", str(error))
+            return None, 0
+        return tuple(chunks), anchor - first_frame
 
     def keyframes(self, first_frame, count):
         """The indices of ``keyframes`` ({"every": K} or a list of frame numbers) in a shot of

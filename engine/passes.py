@@ -6,17 +6,19 @@ pass, 4.x one for all; float32). What was derived is kept with a stamp of the EX
 so a second job on unchanged passes (another prompt, say) derives nothing.
 """
 
+import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 
 from ..contract import DERIVED_FOLDERS, PASS_NAMES, atomic_path, write_text_atomically
-from ..shot.frame_inputs import RANGE_PASSES, frame_inputs, shot_ranges
+from ..shot.frame_inputs import RANGE_PASSES, ShotRanges, frame_inputs, shot_ranges
 from .image_sequences import NPY, PNG, write_png
 
 SUFFIXES = {"depth": PNG, "softedge": PNG, "guide": NPY, "flow": NPY}
 STAMP = "derived.json"
+RANGES = "ranges.json"  # the shot's depth and coordinate ranges, shared by the chunks
 DERIVATION = 1  # bump when what is derived from the same passes changes: stamps of older ones no longer match
 COMPONENTS = ("R", "G", "B", "A", "X", "Y", "Z", "W")  # Blender's order (an EXR stores them sorted by name)
 
@@ -60,19 +62,25 @@ def derived_files(exr_files: list[Path], folder: str | Path) -> dict[str, list[P
 
 
 def derive_inputs(exr_files: list[Path], folder: str | Path, size: tuple[int, int],
-                  progress=None) -> dict[str, list[Path]]:
-    """Write the inputs of every frame of ``exr_files`` into ``folder`` (skipped when its stamp
+                  progress=None, frames=None) -> dict[str, list[Path]]:
+    """Write the inputs of the frames of ``exr_files`` into ``folder`` (skipped when its stamp
     says they were made from these very EXRs); returns ``derived_files``. ``size``: (width,
-    height) every EXR must have. ``progress(done, total)`` after each frame."""
+    height) every EXR must have. ``frames``: the indices to derive (a chunk's; default all): the
+    ranges are the whole shot's either way, so chunks derived apart agree with each other.
+    ``progress(done, total)`` after each frame."""
     files, folder = derived_files(exr_files, folder), Path(folder)
-    stamp, stamp_file = _stamp(exr_files), folder / STAMP
-    if stamp_file.is_file() and stamp_file.read_text() == stamp and all(f.is_file() for k in files.values() for f in k):
+    indices = list(range(len(exr_files))) if frames is None else sorted(set(frames))
+    stamp = _stamp(exr_files, None if frames is None else indices)
+    stamp_file = folder / (STAMP if frames is None else f"derived_{_digest(indices)}.json")
+    if stamp_file.is_file() and stamp_file.read_text() == stamp and \
+            all(kind[i].is_file() for kind in files.values() for i in indices):
         return files
     stamp_file.unlink(missing_ok=True)  # a derivation stopped half-way is never trusted
     for kind in files:
         (folder / kind).mkdir(parents=True, exist_ok=True)
-    ranges = shot_ranges(lambda: (read_exr_passes(path, RANGE_PASSES) for path in exr_files))
-    for index, path in enumerate(exr_files):
+    ranges = _shot_ranges(exr_files, folder)
+    for done, index in enumerate(indices, 1):
+        path = exr_files[index]
         passes = read_exr_passes(path)
         height, width = passes["Depth"].shape[:2]
         if (width, height) != tuple(size):
@@ -80,9 +88,23 @@ def derive_inputs(exr_files: list[Path], folder: str | Path, size: tuple[int, in
         for kind, image in frame_inputs(passes, ranges).items():
             _write(files[kind][index], image)
         if progress:
-            progress(index + 1, len(exr_files))
+            progress(done, len(indices))
     write_text_atomically(stamp_file, stamp)
     return files
+
+
+def _shot_ranges(exr_files, folder):
+    """The shot's ``ShotRanges``, kept in ``folder`` for the chunks derived after the first."""
+    cache, stamp = Path(folder) / RANGES, _stamp(exr_files)
+    if cache.is_file():
+        kept = json.loads(cache.read_text())
+        if kept.get("stamp") == stamp:
+            return ShotRanges(*kept["near_far"], *(np.array(kept[k], np.float32) for k in ("low", "high")))
+    ranges = shot_ranges(lambda: (read_exr_passes(path, RANGE_PASSES) for path in exr_files))
+    write_text_atomically(cache, json.dumps({"stamp": stamp, "near_far": [ranges.near, ranges.far],
+                                             "low": ranges.coordinate_low.tolist(),
+                                             "high": ranges.coordinate_high.tolist()}))
+    return ranges
 
 
 def _write(path, image):
@@ -93,7 +115,12 @@ def _write(path, image):
             np.save(partial, image)
 
 
-def _stamp(exr_files):
-    """What the derived files depend on: each EXR's name, size and modification time."""
+def _stamp(exr_files, frames=None):
+    """What the derived files depend on: each EXR's name, size and modification time (and which
+    frames were derived)."""
     stats = [(str(path), path.stat().st_size, path.stat().st_mtime_ns) for path in map(Path, exr_files)]
-    return json.dumps({"derivation": DERIVATION, "passes": stats})
+    return json.dumps({"derivation": DERIVATION, "passes": stats, **({"frames": frames} if frames else {})})
+
+
+def _digest(indices):
+    return hashlib.sha256(json.dumps(indices).encode()).hexdigest()[:12]

@@ -21,11 +21,11 @@ class DiffSynthPipeline:
     def __init__(self, components, device="cpu", dtype=torch.float32):
         self.parts = components.to(device, dtype)
         self.device, self.dtype = torch.device(device), dtype
-        self.layout = attention.FrameLayout()
+        self.layout = None  # made for each render
         self.batch_frames = None  # frames per model call in the current render
 
     @torch.no_grad()
-    def __call__(self, settings, controls, guides=None, flows=None, deflicker=None, progress=None):
+    def __call__(self, settings, controls, guides=None, flows=None, deflicker=None, progress=None, anchor=False):
         """Stylized frames (N, H, W, 3) float32 in [0, 1] on the CPU.
 
         ``controls``: ControlNet name → control images (N, 3, H, W) in [0, 1]; ``guides`` (N, H,
@@ -33,16 +33,21 @@ class DiffSynthPipeline:
         any ``deflicker(frames, progress)`` on (N, H, W, 3) frames).
         ``progress(stage, step, steps, done, total)`` is called after each piece of work (stage:
         denoise, decode, blend or encode); an exception raised there stops the render.
+        ``anchor``: the first control frame is the anchor of a longer shot this is a chunk of,
+        not a frame to render: it is denoised alongside, attends to itself only, and every frame
+        attends to it; it is neither blended nor returned (``guides`` and ``flows`` leave it out).
         """
         report = progress or (lambda *args: None)
         count, height, width = _shot_shape(controls, self.parts.controlnets, settings)
+        own = slice(int(anchor), None)  # the frames rendered
         scheduler = self.parts.scheduler
         scheduler.set_timesteps(settings.steps, device=self.device)
         prompts = self._encode_prompts(settings)
         noisy = self._initial_noise(settings.seed, count, height, width)
         controls = {name: images.to(self.device, self.dtype) for name, images in controls.items()}
         if settings.smoothing and deflicker is None:
-            deflicker = self._patch_blender(settings, guides, flows, count)
+            deflicker = self._patch_blender(settings, guides, flows, count - own.start)
+        self.layout = attention.FrameLayout(detached=anchor)
         self.batch_frames = frames_per_batch(settings, self.parts.unet.config, height, width, self.dtype,
                                              self.device, count)
         models = [self.parts.unet, *(self.parts.controlnets[name] for name in controls)]
@@ -52,10 +57,10 @@ class DiffSynthPipeline:
             for step, timestep in enumerate(scheduler.timesteps):
                 noise = self._predict(noisy, timestep, step, settings, prompts, controls, report)
                 if step in settings.smoothing_steps:
-                    noise = self._smooth(noisy, noise, timestep, settings, deflicker, report, step)
+                    noise[own] = self._smooth(noisy[own], noise[own], timestep, settings, deflicker, report, step)
                 noisy = scheduler.step(noise, timestep, noisy).prev_sample
-            pixels = latents.decode(self.parts.vae, noisy, settings.vae_frames)
-            report("decode", settings.steps, settings.steps, count, count)
+            pixels = latents.decode(self.parts.vae, noisy[own], settings.vae_frames)
+            report("decode", settings.steps, settings.steps, len(pixels), len(pixels))
             frames = latents.to_unit(pixels)
             if settings.final_smoothing:
                 frames = self._blend(deflicker, frames, settings.steps, settings.steps, report)

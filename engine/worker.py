@@ -10,11 +10,13 @@ stopped or failed job leaves only complete frames and never a ``result.json``.
 
 import dataclasses
 import json
+import shutil
 import signal
 import sys
 import time
 from pathlib import Path
 
+from ..chunking import CHUNKS_FOLDER, parse_chunk
 from ..contract import (
     CANCEL_FILE,
     ERROR_KINDS,
@@ -41,23 +43,50 @@ def add_command(commands):
     parser.add_argument("job", type=Path, help="the job JSON file (schema in the README)")
     parser.add_argument("--progress", choices=("jsonl", "bar"), default="bar",
                         help="JSON lines on stdout (for programs) or a progress bar on stderr")
+    parser.add_argument("--chunk", metavar="K/N", type=_chunk_argument,
+                        help="render only chunk K of the N the job's chunks field splits the shot into, into "
+                             f"OUTPUT/{CHUNKS_FOLDER}/chunk_K (then: engine stitch JOB)")
     parser.set_defaults(run=run)
+
+
+def _chunk_argument(text):
+    import argparse
+
+    try:
+        return parse_chunk(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def run(args):
     """Run the command; returns the exit status."""
-    events = Events(args.progress == "jsonl")
+    events = Events(args.progress == "jsonl", "run")
     try:
         from .job import JobError, read_job  # here, so that the engine's CLI starts without numpy
     except ImportError as error:
         return _failure(events, error)
     try:
         job = read_job(args.job)
+        chunk = args.chunk and chosen_chunk(job, *args.chunk)
     except JobError as error:
         return events.error("job", f"{args.job}: the job is not valid", error.problems)
+
+    def work():
+        output, names, seconds = _render_chunk(job, chunk, events, stop) if chunk else \
+            (job.output, *_render(job, events, stop))
+        return events.done(output, names, seconds)
+
     stop = StopRequest(job.output / CANCEL_FILE)
+    return guarded(events, stop, work)
+
+
+def guarded(events, stop, work):
+    """``work()``'s exit status, or any failure reported as one error event (with its status);
+    ``stop`` is released however it ends."""
+    from .job import JobError
+
     try:
-        return _render(job, events, stop)
+        return work()
     except Cancelled:
         return events.error("cancelled", "cancelled; frames written before stay complete")
     except JobError as error:
@@ -68,7 +97,20 @@ def run(args):
         stop.release()
 
 
-def _render(job, events, stop):
+def chosen_chunk(job, number, count):
+    """Chunk ``number`` of ``count`` of ``job``; raises ``JobError`` when the job splits otherwise."""
+    from .job import JobError
+
+    if job.chunks is None:
+        raise JobError([f"chunks: --chunk {number}/{count} needs a job that splits the shot (its chunks field)"])
+    if count != len(job.chunks):
+        raise JobError([f"chunks: the job splits the shot into {len(job.chunks)} chunks, not {count}"])
+    return job.chunks[number - 1]
+
+
+def _render(job, events, stop, anchor=None):
+    """Render ``job``, a shot or a chunk's part of one (``anchor``: the anchor frame's job, for
+    the diffusion painter); returns (frame names, seconds)."""
     from .shot_inputs import read_inputs
 
     _quiet_libraries()
@@ -76,22 +118,44 @@ def _render(job, events, stop):
     timings = {}
     job.output.mkdir(parents=True, exist_ok=True)
     if job.passes:
-        _derive(job, events, stop)
+        _derive(job, events, stop, anchor)
         timings["derive"] = time.perf_counter() - started
     inputs = read_inputs(job)
+    anchor_controls = read_inputs(anchor)[0] if anchor else None
     timings["read"] = time.perf_counter() - started - timings.get("derive", 0.0)
-    painter = _paint if job.painter == "style" else _diffuse
-    frames, details = painter(job, inputs, timings, events, stop)
+    if job.painter == "style":
+        frames, details = _paint(job, inputs, timings, events, stop)
+    else:
+        frames, details = _diffuse(job, inputs, timings, events, stop, anchor_controls)
     written = time.perf_counter()
     names = _write_frames(job, frames, stop, events)
     timings["write"] = time.perf_counter() - written
     timings["total"] = time.perf_counter() - started
     _write_result(job, names, timings, details)
-    return events.done(job, names, timings["total"])
+    return names, timings["total"]
 
 
-def _diffuse(job, inputs, timings, events, stop):
-    """The diffusion painter's frames (N, H, W, 3) and what result.json says of its run."""
+def _render_chunk(shot, chunk, events, stop):
+    """Render ``chunk`` of the job ``shot`` into a temporary folder, then put it in the place of
+    the chunk's folder: an interrupted task leaves the chunk as it was (or absent), never half.
+    Returns (the chunk's folder, frame names, seconds)."""
+    from ..chunking import partial_folder, replace_folder
+
+    folder = shot.output / CHUNKS_FOLDER / chunk.folder_name
+    partial = partial_folder(folder)
+    job = shot.part(chunk.start, chunk.stop, partial)
+    anchor = shot.part(shot.anchor, shot.anchor + 1, partial) if shot.painter == "diffusion" else None
+    try:
+        names, seconds = _render(job, events, stop, anchor)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return replace_folder(partial, folder), names, seconds
+
+
+def _diffuse(job, inputs, timings, events, stop, anchor_controls=None):
+    """The diffusion painter's frames (N, H, W, 3) and what result.json says of its run;
+    ``anchor_controls``: a chunk's anchor frame's controls (name → (1, 3, H, W))."""
     import torch
 
     from .devices import resolve_device
@@ -107,6 +171,10 @@ def _diffuse(job, inputs, timings, events, stop):
         guides, flows = keyframe_shot(guides, flows, keyframes)
         controls = {name: images[list(keyframes)] for name, images in controls.items()}
         settings = dataclasses.replace(settings, blend=keyframe_blend(settings.blend, keyframes))
+    if anchor_controls is not None:
+        import numpy as np
+
+        controls = {name: np.concatenate([anchor_controls[name], images]) for name, images in controls.items()}
     loading = time.perf_counter()
     device, dtype = resolve_device(job.device)
     parts = load_components(**job.model)
@@ -120,7 +188,7 @@ def _diffuse(job, inputs, timings, events, stop):
         events.progress(stage, step, steps, done, total)
 
     frames = pipeline(settings, {n: torch.from_numpy(c) for n, c in controls.items()}, guides, flows,
-                      progress=progress).numpy()
+                      progress=progress, anchor=anchor_controls is not None).numpy()
     timings.update(stages.seconds)
     if keyframes:
         frames = _carried(job, inputs, frames, timings, events, stop)
@@ -190,7 +258,8 @@ def _stage_progress(events, stage, steps, stop):
     return progress
 
 
-def _derive(job, events, stop):
+def _derive(job, events, stop, anchor=None):
+    """Derive the job's inputs from its passes: a chunk's frames and its anchor frame, or all."""
     from .job import JobError
     from .passes import derive_inputs
 
@@ -198,8 +267,9 @@ def _derive(job, events, stop):
         stop.check()
         events.progress("derive", 0, job.settings.steps, done, total)
 
+    frames = None if job.span is None else {*range(*job.span), *(range(*anchor.span) if anchor else ())}
     try:
-        derive_inputs(*job.passes, job.size, progress)
+        derive_inputs(*job.passes, job.size, progress, frames)
     except ValueError as error:
         raise JobError([f"passes.frames: {error}"]) from None
 
@@ -223,6 +293,8 @@ def _write_result(job, names, timings, details):
               "settings": dataclasses.asdict(job.settings), "frames": names, "size": list(job.size),
               "timings_s": {k: round(v, 3) for k, v in timings.items()}, **details,
               "libraries": library_versions()}
+    if job.span is not None:  # what ``engine stitch`` checks before it trusts the chunk
+        result["chunk_of"] = {"job": job.digest, "frames": list(job.span)}
     write_text_atomically(job.output / RESULT_FILE, json.dumps(result, indent=1, default=str))
 
 
@@ -297,8 +369,8 @@ class StopRequest:
 class Events:
     """Progress and the final outcome, as JSON lines on stdout or a bar and messages on stderr."""
 
-    def __init__(self, jsonl):
-        self.jsonl, self.started = jsonl, time.monotonic()
+    def __init__(self, jsonl, command="run"):
+        self.jsonl, self.command, self.started = jsonl, command, time.monotonic()
         self._bar, self._stage, self._sent, self.fraction = None, None, 0.0, 0.0
 
     def _emit(self, event):
@@ -320,14 +392,14 @@ class Events:
         else:
             from .progress import ProgressBar
 
-            self._bar = self._bar or ProgressBar("render")
+            self._bar = self._bar or ProgressBar(self.command)
             self._bar(round(self.fraction * 1000), 1000)
 
-    def done(self, job, names, seconds):
+    def done(self, output, names, seconds):
         if self.jsonl:
-            self._emit(Done(str(job.output), len(names), round(seconds, 2)))
+            self._emit(Done(str(output), len(names), round(seconds, 2)))
         else:
-            print(f"run: {len(names)} frames written to {job.output} in {seconds:.1f} s", file=sys.stderr)
+            print(f"{self.command}: {len(names)} frames written to {output} in {seconds:.1f} s", file=sys.stderr)
         return Exit.DONE
 
     def error(self, kind, message, problems=()):
@@ -335,7 +407,7 @@ class Events:
         if self.jsonl:
             self._emit(Failure(kind, message, list(problems)))
         else:
-            print(f"run: {message}", file=sys.stderr)
+            print(f"{self.command}: {message}", file=sys.stderr)
             for problem in problems:
                 print(f"  {problem}", file=sys.stderr)
         return ERROR_KINDS[kind]

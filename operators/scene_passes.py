@@ -17,7 +17,7 @@ import bpy
 
 import numpy as np
 
-from ..contract import COORDINATE_AOV, frame_name, write_text_atomically
+from ..contract import COORDINATE_AOV, atomic_path, frame_name, write_text_atomically
 
 OVERRIDE_MATERIAL = "DiffSynth Guide Override"
 PASS_SAMPLES = 16
@@ -127,10 +127,13 @@ class PassSetup:
         return self
 
     def render(self, path):
-        self.scene.render.filepath = str(path)
-        bpy.ops.render.render(write_still=True, scene=self.scene.name)
-        if not Path(path).is_file():
-            raise RuntimeError(f"Cycles did not write {path}")
+        """Render the current frame into the EXR ``path``, whole or not at all (a render stopped
+        half-way leaves no file a later run would take for done)."""
+        with atomic_path(path) as partial:
+            self.scene.render.filepath = str(partial)
+            bpy.ops.render.render(write_still=True, scene=self.scene.name)
+            if not partial.is_file():
+                raise RuntimeError(f"Cycles did not write {path}")
 
     def __exit__(self, *exc):
         for owner, attribute, value in reversed(self._saved):
