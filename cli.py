@@ -37,23 +37,16 @@ def build_parser():
     parser = argparse.ArgumentParser(prog="python -m diffsynth_render.cli", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    stylize = commands.add_parser("stylize", help="stylize a .blend's shot and add the result as a VSE strip")
-    stylize.add_argument("blend", type=Path, help="the .blend file with the shot")
-    stylize.add_argument("--out", type=Path, required=True, help="output folder (passes, jobs, frames)")
+    stylize = _shot_command(commands, "stylize", run_stylize, "stylize a .blend's shot and add the result as a VSE "
+                            "strip", "output folder (passes, jobs, frames)")
     add_shot_options(stylize)
-    stylize.set_defaults(run=run_stylize)
-    passes = commands.add_parser("passes", help="render the pass EXRs of frames of a .blend's shot into a shot "
-                                 "folder (a farm's Passes task)")
-    passes.add_argument("blend", type=Path, help="the .blend file with the shot")
-    passes.add_argument("--out", type=Path, required=True, help="the shot folder: EXRs go to OUT/passes/exr")
-    passes.add_argument("--frames", type=_frame_range, help="frame range FIRST-LAST (default: the scene's)")
-    passes.add_argument("--size", type=_size, help="WIDTHxHEIGHT (default: the scene's, rounded to 8)")
-    passes.set_defaults(run=run_passes)
-    farm = commands.add_parser("farm-template", help="write an Open Job Description job (AWS Deadline Cloud) that "
-                               "stylizes the shot in chunks on a render farm")
-    farm.add_argument("blend", type=Path, help="the .blend file with the shot")
-    farm.add_argument("--out", type=Path, required=True, help=f"the shot folder: {TEMPLATE_FILE}, "
-                      f"{PARAMETERS_FILE}, {JOB_FILE}; the farm writes passes, chunks and final/ there")
+    passes = _shot_command(commands, "passes", run_passes, "render the pass EXRs of frames of a .blend's shot into a "
+                           "shot folder (a farm's Passes task)", "the shot folder: EXRs go to OUT/passes/exr")
+    add_frame_options(passes)
+    farm = _shot_command(commands, "farm-template", run_farm_template, "write an Open Job Description job (AWS "
+                         "Deadline Cloud) that stylizes the shot in chunks on a render farm",
+                         f"the shot folder: {TEMPLATE_FILE}, {PARAMETERS_FILE}, {JOB_FILE}; the farm writes passes, "
+                         "chunks and final/ there")
     farm.add_argument("--chunk-frames", type=int, required=True, help="frames each Stylize task renders (plus "
                       "the overlap)")
     farm.add_argument("--overlap", type=int, help="frames neighbouring chunks share, at least the window "
@@ -65,7 +58,6 @@ def build_parser():
     farm.add_argument("--blender-python", type=_program, metavar="PYTHON", help="the Python with bpy on the farm "
                       "hosts (default: this Python; a job parameter, change it there)")
     add_shot_options(farm)
-    farm.set_defaults(run=run_farm_template)
     strip = commands.add_parser("add-strip", help="save a copy of a .blend with a folder of frames as a VSE strip "
                                 "(a farm's Strip task)")
     strip.add_argument("blend", type=Path, help="the .blend file with the shot (never written)")
@@ -75,10 +67,24 @@ def build_parser():
     return parser
 
 
-def add_shot_options(parser):
-    """The options that set up a shot's Stylize (``stylize`` and ``farm-template`` both take them)."""
+def _shot_command(commands, name, run, description, out):
+    """A sub-command on a .blend file with an output folder ``--out`` (described by ``out``)."""
+    parser = commands.add_parser(name, help=description)
+    parser.add_argument("blend", type=Path, help="the .blend file with the shot")
+    parser.add_argument("--out", type=Path, required=True, help=out)
+    parser.set_defaults(run=run)
+    return parser
+
+
+def add_frame_options(parser):
+    """--frames and --size."""
     parser.add_argument("--frames", type=_frame_range, help="frame range FIRST-LAST (default: the scene's)")
     parser.add_argument("--size", type=_size, help="WIDTHxHEIGHT (default: the scene's, rounded to 8)")
+
+
+def add_shot_options(parser):
+    """The options that set up a shot's Stylize (``stylize`` and ``farm-template`` both take them)."""
+    add_frame_options(parser)
     parser.add_argument("--painter", choices=PAINTERS, help="style (built-in, no download) or diffusion "
                         "(Stable Diffusion); default: the file's")
     parser.add_argument("--window", type=int, help="frames blended on each side (0: the default)")

@@ -46,6 +46,15 @@ def warp_errors(frames: np.ndarray, flows: np.ndarray) -> np.ndarray:
     return np.array(errors)
 
 
+def seam_errors(errors: np.ndarray, overlaps: list[tuple[int, int]]) -> tuple[list[float], float]:
+    """(the worst pair error across each seam, the mean pair error away from them) of a shot's
+    ``warp_errors`` (pair i: frames i and i+1); ``overlaps``: the (start, stop) frame indices each
+    two neighbouring chunks share. A seam's pairs run from the one into its overlap to the one out."""
+    seams = [range(start - 1, stop) for start, stop in overlaps]
+    inside = [error for pair, error in enumerate(errors) if not any(pair in seam for seam in seams)]
+    return [float(errors[list(seam)].max()) for seam in seams], float(np.mean(inside))
+
+
 def gradient_energy(frames: np.ndarray) -> float:
     """Mean squared gradient (forward differences, all channels) of ``frames`` (N, H, W, C)."""
     frames = np.asarray(frames, np.float32)
