@@ -204,3 +204,10 @@ def test_farm_template_refuses_bad_parameters(farm, tmp_path, args, message):
     done = _cli("farm-template", shot, "--out", tmp_path / "other", "--painter", "style", *args)
     assert done.returncode == 2 and message in done.stderr, done.stderr[-2000:]
     assert not (tmp_path / "other" / "template.json").exists()
+
+
+def test_a_chunk_paints_the_shots_keyframes_within_it_and_its_ends(tmp_path):
+    job = read_job(_shot_job(tmp_path, keyframes={"every": 4}))
+    part = job.part(8, 20, tmp_path / "part")
+    assert part.keyframes == (0, 4, 8, 11) and part.first_frame == FIRST + 8 and part.span == (8, 20)
+    assert [len(files) for files in (part.guides[0], part.flow, *part.controls.values())] == [12, 12]
