@@ -5,7 +5,8 @@ Progress goes to stdout as JSON lines (``--progress jsonl``: ``progress`` events
 EXRs has its controls, guides and flows derived from them first. SIGTERM, SIGINT or a file
 named ``cancel`` in the output folder stop the job within one denoising step. Frames are
 written (each to a temporary name, then renamed) after the last step, then ``result.json``; a
-stopped or failed job leaves only complete frames and never a ``result.json``.
+stopped or failed job leaves only complete frames and never a ``result.json``. ``--chunk K/N``
+renders one chunk of a job split for a farm into a folder of its own, swapped in when complete.
 """
 
 import dataclasses
