@@ -13,7 +13,7 @@ from conftest import engine_command, strips
 
 from diffsynth_render.chunking import CHUNKS_FOLDER, plan_chunks
 from diffsynth_render.contract import WHOLE_SHOT, frame_name
-from diffsynth_render.engine.image_sequences import read_sequence
+from diffsynth_render.engine.image_sequences import read_image, read_sequence, write_png
 from diffsynth_render.engine.job import JobError, read_job
 from diffsynth_render.shot.video_quality import seam_errors, warp_errors
 from diffsynth_render.testing.synthetic_passes import box_passes, write_pass_exr
@@ -164,14 +164,30 @@ def test_openjd_runs_the_farm_template_into_a_seamless_shot(blender, farm, tmp_p
     _openjd(out, "--step", "Stitch", "--run-dependencies")
     frames, names, _ = read_sequence(out / "final")
     assert names == [frame_name(f) for f in range(FIRST, FIRST + 28)]
-    flows = np.stack([np.load(p) for p in sorted((out / "passes" / "flow").glob("*.npy"))])
-    chunks = read_job(out / "job.json").chunks
-    seams, inside = seam_errors(warp_errors(frames, flows), [(b.start, a.stop) for a, b in zip(chunks, chunks[1:])])
+    seams, inside = _seam_errors(out, frames)
     assert len(seams) == 2 and max(seams) <= 1.5 * inside, (seams, inside)
+    # Chunks that disagree (the second one 0.1 brighter) still meet with no visible jump, where
+    # cutting from one chunk to the next would show one.
+    for path in (out / CHUNKS_FOLDER / "chunk_002").glob("frame_*.png"):
+        image, _ = read_image(path)
+        write_png(path, np.clip(image + 0.1, 0, 1))
+    _engine("stitch", out / "job.json")
+    seams, inside = _seam_errors(out, read_sequence(out / "final")[0])
+    assert max(seams) <= 1.5 * inside, (seams, inside)
+    cut = np.concatenate([read_sequence(out / CHUNKS_FOLDER / f"chunk_00{k}")[0][part]
+                          for k, part in ((1, slice(0, 10)), (2, slice(2, 10)), (3, slice(2, None)))])
+    assert max(_seam_errors(out, cut)[0]) > 1.5 * inside
     _openjd(out, "--step", "Strip")
     blender.ops.wm.open_mainfile(filepath=str(tmp_path / "stylized.blend"))
     (strip,) = strips(blender.context.scene)
     assert strip.frame_final_start == FIRST and len(strip.elements) == 28
+
+
+def _seam_errors(out, frames):
+    """The farm shot's ``seam_errors`` for ``frames``, measured with its exact motion."""
+    flows = np.stack([np.load(p) for p in sorted((out / "passes" / "flow").glob("*.npy"))])
+    chunks = read_job(out / "job.json").chunks
+    return seam_errors(warp_errors(frames, flows), [(b.start, a.stop) for a, b in zip(chunks, chunks[1:])])
 
 
 def test_a_killed_stylize_task_is_redone_to_the_same_frames(farm):
