@@ -25,11 +25,11 @@ from ..contract import (
     PAINTERS,
     PRESETS,
     SIZE_MULTIPLE,
+    STYLE_WINDOW,
     WEIGHTINGS,
     WHOLE_SHOT,
     frame_name,
     keyframe_indices,
-    smoothing_window,
     style_weights,
 )
 from .deflicker.settings import BlendSettings
@@ -42,7 +42,7 @@ EXR = ".exr"
 # What only the diffusion painter reads; a style job that sets one is told so.
 DIFFUSION_FIELDS = ("prompt", "negative_prompt", "controls", "model", "preset", "steps", "guidance_scale", "seed",
                     "cross_frame", "batch_frames", "smoothing.steps")
-STYLE_VALUES = dict(smoothing_steps=(), final_smoothing=True, window=smoothing_window("style", ""))  # for a preset's
+STYLE_VALUES = dict(smoothing_steps=(), final_smoothing=True, window=STYLE_WINDOW)  # in place of a preset's
 
 
 class JobError(ValueError):
