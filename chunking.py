@@ -10,9 +10,6 @@ Standard library only, like ``contract``.
 
 import dataclasses
 import math
-import os
-import shutil
-from pathlib import Path
 
 from .contract import WHOLE_SHOT
 
@@ -73,26 +70,3 @@ def parse_chunk(text: str) -> tuple[int, int]:
 def frame_ranges(first: int, last: int, size: int) -> list[str]:
     """Frame numbers ``first``–``last`` as ranges of ``size`` frames: ['1-48', '49-96', '97-100']."""
     return [f"{start}-{min(start + size - 1, last)}" for start in range(first, last + 1, size)]
-
-
-def replace_folder(partial: str | os.PathLike, folder: str | os.PathLike) -> Path:
-    """Put the complete folder ``partial`` in the place of ``folder`` (which may exist): a reader
-    sees the old folder or the new one, and an interrupted swap leaves the old one or none."""
-    partial, folder = Path(partial), Path(folder)
-    old = folder.with_name(f".{folder.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if folder.exists():
-        os.replace(folder, old)
-    os.replace(partial, folder)
-    shutil.rmtree(old, ignore_errors=True)
-    return folder
-
-
-def partial_folder(folder: str | os.PathLike) -> Path:
-    """An empty temporary folder beside ``folder`` to write its content into (a leftover of a
-    killed task is removed first)."""
-    folder = Path(folder)
-    partial = folder.with_name(f".{folder.name}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    return partial

@@ -20,22 +20,57 @@ its steps call ``passes``, the engine's ``run --chunk K/N`` and ``stitch``, then
 SCENE.blend itself is never written; ``--save-blend`` saves a copy with the new strip. The engine
 runs in its own process, in ``--engine-python`` (default: the Python running this command), which
 needs the engine's packages (``engine/requirements.txt``); from a Blender-only Python (a bpy 4.2
-venv, say) name one that has them. Exit status 0 on success, 1 when the stylize failed or was
-cancelled, 2 for bad arguments.
+venv, say) name one that has them.
+
+Every argument is checked before Blender opens the file. Exit status: 0 done, 2 a bad argument or
+setting (one line naming it), 130 cancelled (Ctrl-C, SIGINT or SIGTERM: the engine stops too and
+the output folder keeps no part of the run), else the engine's: 1 failed, 3 model, 4 out of
+memory, 5 missing packages.
 """
 
 import argparse
 import os
+import re
+import signal
 import sys
 from pathlib import Path
 
-from .contract import BASE_IMAGES, KEYFRAMES_HELP, PAINTERS, PRESETS, Exit, frame_name, parse_keyframes, style_weights
+from .contract import (
+    BASE_IMAGES,
+    ERROR_KINDS,
+    KEYFRAMES_HELP,
+    MAX_SEED,
+    MAX_SIZE,
+    MAX_STEPS,
+    MAX_WINDOW,
+    MIN_SIZE,
+    PAINTERS,
+    PRESETS,
+    Exit,
+    frame_name,
+    parse_keyframes,
+    style_weights,
+)
 from .core.farm_template import JOB_FILE, PARAMETERS_FILE, TEMPLATE_FILE
+from .core.stylize_run import signals_call
+
+# The first bytes of a .blend file: plain, gzip (before Blender 3.0) or zstd compressed.
+BLEND_MAGIC = (b"BLENDER", b"\x1f\x8b", b"\x28\xb5\x2f\xfd")
+# A Hugging Face model id: owner/name.
+HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
+MODEL_FILE_SUFFIXES = (".safetensors", ".ckpt", ".bin", ".pt", ".pth")
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments in one line (exit status 2), not the usage text: a farm log shows it whole."""
+
+    def error(self, message):
+        self.exit(Exit.BAD_INPUT, f"{self.prog}: {message} (--help for usage)\n")
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m diffsynth_render.cli", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog="python -m diffsynth_render.cli", description=__doc__,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     stylize = _shot_command(commands, "stylize", run_stylize, "stylize a .blend's shot and add the result as a VSE "
                             "strip", "output folder (passes, jobs, frames)")
@@ -47,22 +82,22 @@ def build_parser():
                          "Deadline Cloud) that stylizes the shot in chunks on a render farm",
                          f"the shot folder: {TEMPLATE_FILE}, {PARAMETERS_FILE}, {JOB_FILE}; the farm writes passes, "
                          "chunks and final/ there")
-    farm.add_argument("--chunk-frames", type=int, required=True, help="frames each Stylize task renders (plus "
+    farm.add_argument("--chunk-frames", type=_bounded(1), required=True, help="frames each Stylize task renders (plus "
                       "the overlap)")
-    farm.add_argument("--overlap", type=int, help="frames neighbouring chunks share, at least the window "
+    farm.add_argument("--overlap", type=_bounded(0), help="frames neighbouring chunks share, at least the window "
                       "(default: the window)")
     farm.add_argument("--anchor", type=int, metavar="FRAME", help="the frame every chunk's cross-frame attention "
                       "also sees, for one look (default: the first)")
-    farm.add_argument("--gpus", type=int, help="GPUs a Stylize host needs (default: 1 for diffusion, 0 for the "
-                      "style painter)")
+    farm.add_argument("--gpus", type=_bounded(0), help="GPUs a Stylize host needs (default: 1 for diffusion, 0 for "
+                      "the style painter)")
     farm.add_argument("--blender-python", type=_program, metavar="PYTHON", help="the Python with bpy on the farm "
                       "hosts (default: this Python; a job parameter, change it there)")
     add_shot_options(farm)
     strip = commands.add_parser("add-strip", help="save a copy of a .blend with a folder of frames as a VSE strip "
                                 "(a farm's Strip task)")
-    strip.add_argument("blend", type=Path, help="the .blend file with the shot (never written)")
-    strip.add_argument("--frames", type=Path, required=True, help="folder of frame_####.png")
-    strip.add_argument("--save-blend", type=Path, required=True, metavar="OUT.blend", help="the copy to write")
+    strip.add_argument("blend", type=_blend_file, help="the .blend file with the shot (never written)")
+    strip.add_argument("--frames", type=_folder, required=True, help="folder of frame_####.png")
+    strip.add_argument("--save-blend", type=_new_blend, required=True, metavar="OUT.blend", help="the copy to write")
     strip.set_defaults(run=run_add_strip)
     return parser
 
@@ -70,8 +105,8 @@ def build_parser():
 def _shot_command(commands, name, run, description, out):
     """A sub-command on a .blend file with an output folder ``--out`` (described by ``out``)."""
     parser = commands.add_parser(name, help=description)
-    parser.add_argument("blend", type=Path, help="the .blend file with the shot")
-    parser.add_argument("--out", type=Path, required=True, help=out)
+    parser.add_argument("blend", type=_blend_file, help="the .blend file with the shot (never written)")
+    parser.add_argument("--out", type=_out_folder, required=True, help=out)
     parser.set_defaults(run=run)
     return parser
 
@@ -87,7 +122,8 @@ def add_shot_options(parser):
     add_frame_options(parser)
     parser.add_argument("--painter", choices=PAINTERS, help="style (built-in, no download) or diffusion "
                         "(Stable Diffusion); default: the file's")
-    parser.add_argument("--window", type=int, help="frames blended on each side (0: the default)")
+    parser.add_argument("--window", type=_bounded(0, MAX_WINDOW), help="frames blended on each side (0: the "
+                        "default)")
     parser.add_argument("--keyframes", type=_checked_by(parse_keyframes), help=KEYFRAMES_HELP)
     style = parser.add_mutually_exclusive_group()
     style.add_argument("--style", type=_checked_by(style_weights),
@@ -98,13 +134,15 @@ def add_shot_options(parser):
     parser.add_argument("--base", choices=BASE_IMAGES, help="style painter: the picture each frame is painted from")
     parser.add_argument("--prompt", help="the prompt (default: the one saved in the file)")
     parser.add_argument("--negative", help="the negative prompt")
-    parser.add_argument("--model", help="tiny, a diffusers folder, an SD1.5 checkpoint file or a Hugging Face id")
+    parser.add_argument("--model", type=_model, help="tiny, a diffusers folder, an SD1.5 checkpoint file or a Hugging "
+                        "Face id (owner/name)")
     parser.add_argument("--preset", choices=PRESETS)
-    parser.add_argument("--steps", type=int, help="denoising steps (default: the preset's)")
-    parser.add_argument("--seed", type=int)
+    parser.add_argument("--steps", type=_bounded(1, MAX_STEPS), help="denoising steps (default: the preset's)")
+    parser.add_argument("--seed", type=_bounded(0, MAX_SEED))
     parser.add_argument("--allow-downloads", action="store_true",
                         help="fetch Hugging Face models missing from the cache (otherwise only the cache is read)")
-    parser.add_argument("--save-blend", type=Path, metavar="OUT.blend", help="save a copy of the file with the strip")
+    parser.add_argument("--save-blend", type=_new_blend, metavar="OUT.blend", help="save a copy of the file with the "
+                        "strip (never the file itself)")
     parser.add_argument("--engine-python", type=_program, metavar="PYTHON",
                         help="the Python that runs the engine, with torch and OpenEXR (default: this Python)")
 
@@ -122,11 +160,28 @@ def _checked_by(check):
     return argument
 
 
+def _bounded(low, high=None):
+    """An argparse type: a whole number from ``low`` to ``high`` (None: no upper limit)."""
+    def number(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low or (high is not None and value > high):
+            limits = f"from {low} to {high}" if high is not None else f"≥ {low}"
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number {limits}")
+        return value
+
+    return number
+
+
 def _frame_range(text):
-    try:
-        first, last = (int(part) for part in text.split("-"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a range like 1-48") from None
+    match = re.fullmatch(r"\s*(-?\d+)\s*-\s*(-?\d+)\s*", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a range like 1-48")
+    first, last = int(match[1]), int(match[2])
+    if last < first:
+        raise argparse.ArgumentTypeError(f"{text} is empty: the last frame comes before the first")
     return first, last
 
 
@@ -135,7 +190,56 @@ def _size(text):
         width, height = (int(part) for part in text.lower().split("x"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a size like 512x512") from None
+    if not MIN_SIZE <= min(width, height) or max(width, height) > MAX_SIZE:
+        raise argparse.ArgumentTypeError(f"{text}: each side must be from {MIN_SIZE} to {MAX_SIZE} pixels")
     return width, height
+
+
+def _blend_file(text):
+    path = Path(text)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"{text} does not exist" if not path.exists() else f"{text} is not a file")
+    with path.open("rb") as file:
+        head = file.read(8)
+    if not head.startswith(BLEND_MAGIC):
+        raise argparse.ArgumentTypeError(f"{text} is not a .blend file")
+    return path.absolute()
+
+
+def _new_blend(text):
+    """A .blend file to write: its folder must exist; never a folder itself."""
+    path = Path(text).absolute()
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder: name the .blend file to write")
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"the folder {path.parent} does not exist")
+    return path
+
+
+def _out_folder(text):
+    """A folder to write into (made if needed): not a file, and under a folder that can be written."""
+    path = Path(text).absolute()
+    existing = next(folder for folder in (path, *path.parents) if folder.exists())
+    if not existing.is_dir():
+        raise argparse.ArgumentTypeError(f"{existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"{existing} cannot be written")
+    return path
+
+
+def _folder(text):
+    if not Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is not a folder")
+    return Path(text).absolute()
+
+
+def _model(text):
+    """tiny, a folder or file that exists, or a Hugging Face id."""
+    if text == "tiny" or os.path.exists(text):
+        return text
+    if HUB_ID.fullmatch(text) and not text.lower().endswith(MODEL_FILE_SUFFIXES) and not text.startswith("."):
+        return text
+    raise argparse.ArgumentTypeError(f"{text} does not exist (and is not a Hugging Face id like owner/name)")
 
 
 def _picture(text):
@@ -165,21 +269,44 @@ class UsageError(Exception):
     """A bad argument found once the file is open: one line for the user, exit status 2."""
 
 
+def check_paths(args):
+    """Raise ``UsageError`` where ``--save-blend`` names the file being read, by any path."""
+    saved = getattr(args, "save_blend", None)
+    if saved is not None and (saved.resolve() == args.blend.resolve() or
+                              (saved.exists() and os.path.samefile(saved, args.blend))):
+        raise UsageError(f"--save-blend {saved} is the file being read: name another file (the source .blend "
+                         "is never written)")
+
+
 def open_shot(blend):
     """Open ``blend`` with this extension enabled; returns bpy. Raises ``UsageError``."""
     import bpy
 
     import addon_utils  # importable only once bpy is
 
-    if not blend.is_file():
-        raise UsageError(f"{blend} does not exist")
-    bpy.ops.wm.open_mainfile(filepath=str(blend))
+    try:
+        bpy.ops.wm.open_mainfile(filepath=str(blend))
+    except RuntimeError as error:
+        reason = _first_line(error).rpartition(": ")[2]  # after Blender's "Loading ... failed: ..."
+        raise UsageError(f"{blend} cannot be opened by Blender {bpy.app.version_string}: {reason}") from None
     # `python -m` imported the package before Blender did; stamped as Blender stamps what it imports,
     # it is enabled as it is instead of being reloaded with a "changed on disk" message.
     package = sys.modules[__package__]
     package.__time__ = os.path.getmtime(package.__file__)
     addon_utils.enable(__package__, default_set=True)
     return bpy
+
+
+def checked_request(bpy, folder=None):
+    """The shot's ``ShotRequest`` (every setting the file and the arguments give, checked);
+    raises ``UsageError`` naming the option to change."""
+    from .blender_state import shot_request
+    from .core.request import RequestError
+
+    try:
+        return shot_request(bpy.context, folder=folder)
+    except RequestError as error:
+        raise UsageError(error.text(cli=True)) from None
 
 
 def set_up_shot(args):
@@ -189,7 +316,7 @@ def set_up_shot(args):
     if args.engine_python:
         preferences.engine_python = str(args.engine_python)
     settings = bpy.context.scene.diffsynth
-    settings.output_dir = str(args.out.absolute())
+    settings.output_dir = str(args.out)
     if args.frames:
         settings.use_scene_range = False
         settings.frame_start, settings.frame_end = args.frames
@@ -212,17 +339,21 @@ def set_up_shot(args):
 def run_stylize(args):
     """Open the file, apply the arguments to its DiffSynth settings, run Stylize; exit status."""
     bpy = set_up_shot(args)
-    settings = bpy.context.scene.diffsynth
+    settings, wm = bpy.context.scene.diffsynth, bpy.context.window_manager
+    checked_request(bpy)
     try:
-        bpy.ops.diffsynth.stylize()
+        finished = bpy.ops.diffsynth.stylize() == {"FINISHED"}
+        message = wm.diffsynth_stage
     except RuntimeError as error:  # the operator's ERROR report
-        print(f"cli: {str(error).strip()}", file=sys.stderr)
-        if bpy.context.window_manager.diffsynth_error_kind == "missing-packages":
+        finished, message = False, _first_line(error)
+    if not finished:
+        print(f"cli: {message}", file=sys.stderr)
+        if wm.diffsynth_error_kind == "missing-packages":
             print("cli: or name a Python that has them with --engine-python", file=sys.stderr)
-        return Exit.FAILED
+        return ERROR_KINDS.get(wm.diffsynth_error_kind, Exit.FAILED)
     print(f"cli: frames in {settings.last_output}")
     if args.save_blend:
-        bpy.ops.wm.save_as_mainfile(filepath=str(args.save_blend.absolute()), copy=True)
+        bpy.ops.wm.save_as_mainfile(filepath=str(args.save_blend), copy=True)
         print(f"cli: saved {args.save_blend}")
     return Exit.DONE
 
@@ -238,35 +369,35 @@ def run_passes(args):
     scene = bpy.context.scene
     first, last = args.frames or (scene.frame_start, scene.frame_end)
     if last < first:
-        raise UsageError(f"--frames {first}-{last} is empty: the last frame comes before the first")
+        raise UsageError(f"the scene's frames {first}-{last} are none: the last comes before the first (--frames)")
     size = args.size or render_size(scene, scene.diffsynth)[0]
-    folder = exr_folder(args.out.absolute())
+    folder = exr_folder(args.out)
+    signalled = []
 
     def progress(done, total):
         print(f"cli: passes {done}/{total}", flush=True)
+        if signalled:  # between frames: a signal within Cycles' render would be lost there
+            raise KeyboardInterrupt
 
-    _, rendered = render_passes(scene, range(first, last + 1), folder, size=size, progress=progress)
+    with signals_call(lambda: signalled.append(True)):
+        _, rendered = render_passes(scene, range(first, last + 1), folder, size=size, progress=progress)
     print(f"cli: passes of frames {first}-{last} in {folder} ({rendered} rendered)")
     return Exit.DONE
 
 
 def run_farm_template(args):
     """Write the OpenJD template, its parameter values and the engine's job into OUT; exit status."""
-    from .blender_state import run_settings, shot_request
+    from .blender_state import run_settings
     from .chunking import frame_ranges, plan_chunks
     from .contract import smoothing_window
     from .core.engine_process import PACKAGE_DIR
     from .core.farm_template import JOB_FILE, farm_job, write_farm_job
     from .core.job_file import build_job, write_job
-    from .core.request import RequestError
 
     bpy = set_up_shot(args)
     scene, settings = bpy.context.scene, bpy.context.scene.diffsynth
-    out = args.out.absolute()
-    try:
-        request = shot_request(bpy.context, folder=out)
-    except RequestError as error:
-        raise UsageError(str(error)) from None
+    out = args.out
+    request = checked_request(bpy, folder=out)
     window = smoothing_window(request.painter, settings.preset, settings.window)
     overlap = args.overlap if args.overlap is not None else window
     try:
@@ -288,11 +419,11 @@ def run_farm_template(args):
                         frame_ranges=frame_ranges(request.frames[0], request.frames[-1], args.chunk_frames),
                         size=request.size, chunk_count=len(chunks), module=PACKAGE_DIR.name, gpus=gpus,
                         strip=args.save_blend is not None)
-    values = {"ShotFile": str(args.blend.absolute()), "OutputDir": str(out), "PackageDir": str(PACKAGE_DIR.parent),
+    values = {"ShotFile": str(args.blend), "OutputDir": str(out), "PackageDir": str(PACKAGE_DIR.parent),
               "BlenderPython": str(args.blender_python or sys.executable),
               "EnginePython": str(args.engine_python or sys.executable)}
     if args.save_blend:
-        values["SavedBlend"] = str(args.save_blend.absolute())
+        values["SavedBlend"] = str(args.save_blend)
     template_file, values_file = write_farm_job(out, template, values)
     print(f"cli: {len(chunks)} chunks of frames " + ", ".join(
         f"{request.frames[c.start]}-{request.frames[c.stop - 1]}" for c in chunks) + f" (overlap {overlap})")
@@ -308,10 +439,10 @@ def run_add_strip(args):
     bpy = open_shot(args.blend)
     scene = bpy.context.scene
     try:
-        strip = import_strip(scene, args.frames.absolute(), f"{scene.name}: {args.frames.absolute().parent.name}")
+        strip = import_strip(scene, args.frames, f"{scene.name}: {args.frames.parent.name}")
     except ValueError as error:
         raise UsageError(error) from None
-    bpy.ops.wm.save_as_mainfile(filepath=str(args.save_blend.absolute()), copy=True)
+    bpy.ops.wm.save_as_mainfile(filepath=str(args.save_blend), copy=True)
     print(f"cli: saved {args.save_blend} with strip {strip.name!r} ({len(strip.elements)} frames)")
     return Exit.DONE
 
@@ -356,13 +487,24 @@ def set_model(settings, model):
         settings.model_kind, settings.hub_id = "HUB", model
 
 
+def _first_line(error):
+    """The first line of an operator's error, without Blender's 'Error: '."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0].removeprefix("Error: ")
+
+
 def main(argv=None):
+    """Run one command; returns the exit status."""
     args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a scheduler's SIGTERM ends it as Ctrl-C does
     try:
+        check_paths(args)
         return args.run(args)
     except UsageError as error:
         print(f"cli: {error}", file=sys.stderr)
         return Exit.BAD_INPUT
+    except KeyboardInterrupt:
+        print("cli: cancelled", file=sys.stderr)
+        return Exit.CANCELLED
 
 
 def end_before_exit_crash(status):

@@ -8,8 +8,10 @@ only: Blender's Python, the engine's Python and a bare Python all import it.
 import contextlib
 import dataclasses
 import enum
+import fnmatch
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +19,10 @@ from pathlib import Path
 
 JOB_SCHEMA = 1
 MIN_SIZE = 64  # pixels, each side
+MAX_SIZE = 4096  # pixels, each side
+MAX_STEPS = 150  # denoising steps
+MAX_WINDOW = 500  # frames blended on each side
+MAX_SEED = 2 ** 31 - 1  # Blender's integer properties are 32-bit
 SIZE_MULTIPLE = 8  # Stable Diffusion's latents are an eighth of the image
 WHOLE_SHOT = "shot"  # a smoothing window reaching over the whole shot
 # Each frame's passes, as Blender names them in its multilayer EXR; the last is our surface
@@ -147,9 +153,15 @@ def enum_items(choices: dict[str, Choice]) -> list[tuple[str, str, str]]:
 
 # ---- Files --------------------------------------------------------------------------------
 
-CANCEL_FILE = "cancel"  # in a job's output folder: the engine stops within one step
 RESULT_FILE = "result.json"  # written last by a finished job, never by a stopped one
 FRAME_GLOB = "frame_*.png"
+
+
+def cancel_file(job: str | os.PathLike) -> Path:
+    """The file that stops the job in the file ``job`` within one step once it appears: beside
+    it, ``job_v001.json`` → ``job_v001.cancel`` (never in the output folder, which a run makes
+    only when it is complete)."""
+    return Path(job).with_suffix(".cancel")
 
 
 def frame_name(number: int, suffix: str = ".png") -> str:
@@ -169,6 +181,48 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def result_folder(folder: str | os.PathLike, patterns: tuple = (FRAME_GLOB, RESULT_FILE)) -> Path:
+    """An empty temporary folder beside ``folder`` to write a run's whole result into, then put
+    in its place by ``replace_folder``: a folder never mixes two runs' files. Raises ValueError,
+    before any work, when ``folder`` is a file, holds anything but an earlier result (names
+    matching ``patterns``, which the swap removes) or cannot be written."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{folder} is a file, not a folder")
+    if folder.is_dir():
+        others = sorted(p.name for p in folder.iterdir() if not any(fnmatch.fnmatch(p.name, g) for g in patterns))
+        if others:
+            raise ValueError(f"{folder} holds files that are not an earlier result ({', '.join(others[:3])}): "
+                             "choose a new folder")
+    try:
+        return partial_folder(folder)
+    except OSError as error:
+        raise ValueError(f"{folder} cannot be written ({error.strerror or error})") from None
+
+
+def partial_folder(folder: str | os.PathLike) -> Path:
+    """An empty temporary folder beside ``folder`` to write its content into (a leftover of a
+    killed run is removed first)."""
+    folder = Path(folder)
+    partial = folder.with_name(f".{folder.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    return partial
+
+
+def replace_folder(partial: str | os.PathLike, folder: str | os.PathLike) -> Path:
+    """Put the complete folder ``partial`` in the place of ``folder`` (which may exist): a reader
+    sees the old folder or the new one, and an interrupted swap leaves the old one or none."""
+    partial, folder = Path(partial), Path(folder)
+    old = folder.with_name(f".{folder.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        os.replace(folder, old)
+    os.replace(partial, folder)
+    shutil.rmtree(old, ignore_errors=True)
+    return folder
 
 
 def write_text_atomically(path: str | os.PathLike, text: str) -> Path:
@@ -192,11 +246,14 @@ class Exit(enum.IntEnum):
     CANCELLED = 130  # the shell's status for Ctrl-C
 
 
+STOP_GRACE_S = 5.0  # after SIGTERM or SIGINT, the longest an engine command goes on before it ends
+
 # The kind of an error event, and the exit status that goes with it.
 ERROR_KINDS = {"job": Exit.BAD_INPUT, "input": Exit.BAD_INPUT, "model": Exit.MODEL,
                "out-of-memory": Exit.OUT_OF_MEMORY, "missing-packages": Exit.MISSING_PACKAGES,
                "cancelled": Exit.CANCELLED, "internal": Exit.FAILED}
 STAGES = ("derive", "paint", "denoise", "decode", "blend", "encode", "carry", "write")
+MATCHING_STAGES = ("blend", "carry")  # their progress counts patch matches and blends, not frames
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,11 +20,13 @@ def engine_command(python, *args, packages=None):
 
 
 def start_engine(python, *args, packages=None):
-    """Popen of the engine with stdout/stderr captured as text.
+    """Popen of the engine with stdin a pipe (for ``--stop-with-stdin``), stdout/stderr captured
+    as text.
 
     Raises ``FileNotFoundError`` with the interpreter's path when it does not exist.
     """
     if not Path(python).is_file():
         raise FileNotFoundError(f"Engine Python not found: {python!r}")
     command, env = engine_command(python, *args, packages=packages)
-    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)

@@ -13,6 +13,7 @@ from ..contract import (
     DEFAULT_CONTROLNETS,
     DEFAULT_STYLE,
     JOB_PAINTER,
+    MAX_SIZE,
     MIN_SIZE,
     SIZE_MULTIPLE,
     keyframe_indices,
@@ -20,9 +21,29 @@ from ..contract import (
     style_weights,
 )
 
+# Where the user changes a setting: (its name in the DiffSynth panel, the headless CLI's option).
+SETTING_PLACES = {"frames": ("Start/End", "--frames"), "size": ("Width/Height", "--size"),
+                  "keyframes": ("Keyframes", "--keyframes"), "output": ("Output", "--out"),
+                  "style_image": ("Style Image", "--style-image"), "style_mix": ("Mix", "--style"),
+                  "model": ("Model Path", "--model"), "model_id": ("Model Id", "--model")}
+
 
 class RequestError(ValueError):
-    """A setting that stops the run; the message names it and the fix."""
+    """A setting that stops the run: ``problem``, then ``fix`` and where to make it, the
+    ``setting``'s place (a key of ``SETTING_PLACES``). ``str()`` names the panel; ``text(cli=True)``
+    the command-line option."""
+
+    def __init__(self, problem, fix="", setting=""):
+        self.problem, self.fix, self.setting = problem, fix, setting
+        super().__init__(self.text())
+
+    def text(self, cli=False):
+        """The message for a user of the panel or (``cli``) of the headless CLI."""
+        message = f"{self.problem}: {self.fix}" if self.fix else self.problem
+        if not self.setting:
+            return message
+        panel, option = SETTING_PLACES[self.setting]
+        return f"{message} ({option})" if cli else f"{message} (DiffSynth panel: {panel})"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,19 +136,24 @@ def check_request(*, name: str, has_camera: bool, frame_range: tuple[int, int], 
     for the diffusion painter; ``style``: a ``StyleChoice``, read for the style painter;
     ``keyframes``: as typed ('every:4', '1,13,24' or '': every frame painted)."""
     if not has_camera:
-        raise RequestError("The scene has no active camera: add a camera and make it the scene camera")
+        raise RequestError("The scene has no active camera", "add a camera and make it the scene camera")
     first, last = frame_range
     if last < first:
-        raise RequestError(f"The frame range {first}–{last} is empty: the end frame must not come before the start")
+        raise RequestError(f"The frame range {first}–{last} is empty", "the end frame must not come before the start",
+                           "frames")
     (width, height), note = rounded_size(*size)
     if min(width, height) < MIN_SIZE:
-        raise RequestError(f"The resolution {width}x{height} is too small: each side needs at least {MIN_SIZE} px")
+        raise RequestError(f"The resolution {width}x{height} is too small", f"each side needs at least {MIN_SIZE} px",
+                           "size")
+    if max(width, height) > MAX_SIZE:
+        raise RequestError(f"The resolution {width}x{height} is too large", f"each side can be at most {MAX_SIZE} px",
+                           "size")
     try:
         keyframes = parse_keyframes(keyframes)
         if keyframes is not None:
             keyframe_indices(keyframes, first, last - first + 1)
     except ValueError as error:
-        raise RequestError(f"The {error}") from None
+        raise RequestError(f"The {error}", setting="keyframes") from None
     folder = Path(folder)
     _check_writable(folder)
     diffusion = painter == "diffusion"
@@ -143,14 +169,14 @@ def style_fields(choice: StyleChoice) -> dict:
     fields = {"strength": choice.strength, "keep_colors": choice.keep_colors, "base": choice.base}
     if choice.source == "IMAGE":
         if not choice.image or not os.path.isfile(choice.image):
-            raise RequestError(f"The style image {choice.image or '(none)'!r} does not exist: choose a picture file "
-                               "in the DiffSynth panel")
+            raise RequestError(f"The style image {choice.image or '(none)'!r} does not exist", "choose a picture file",
+                               "style_image")
         return {"image": choice.image, **fields}
     builtin = choice.mix.strip() if choice.source == "MIX" else choice.index
     try:
         style_weights(builtin)
     except ValueError as error:
-        raise RequestError(f"The style mix: {error}") from None
+        raise RequestError(f"The style mix: {error}", setting="style_mix") from None
     return {"builtin": builtin, **fields}
 
 
@@ -160,8 +186,8 @@ def _check_writable(folder):
         with tempfile.NamedTemporaryFile(dir=folder):
             pass
     except OSError as error:
-        raise RequestError(f"The output folder {folder} cannot be written ({error.strerror or error}): "
-                           "choose another in the DiffSynth panel") from None
+        raise RequestError(f"The output folder {folder} cannot be written ({error.strerror or error})",
+                           "choose another", "output") from None
 
 
 def model_sources(choice: ModelChoice) -> dict:
@@ -172,13 +198,13 @@ def model_sources(choice: ModelChoice) -> dict:
     if choice.kind == "HUB":
         base = choice.hub_id.strip()
         if base.count("/") != 1:
-            raise RequestError(f"The model id {base!r} should look like 'owner/name'")
+            raise RequestError(f"The model id {base!r} should look like 'owner/name'", setting="model_id")
     else:
         base = choice.path
         exists = os.path.isdir(base) if choice.kind == "FOLDER" else os.path.isfile(base)
         if not base or not exists:
             what = "model folder" if choice.kind == "FOLDER" else "checkpoint file"
-            raise RequestError(f"The {what} {base or '(none)'!r} does not exist: set Model Path in the DiffSynth panel")
+            raise RequestError(f"The {what} {base or '(none)'!r} does not exist", "choose one", "model")
     controlnets = {}
     for name, (typed, local) in choice.controlnets.items():
         if typed.startswith(("/", "//", ".")) and not os.path.exists(local):

@@ -4,23 +4,30 @@ passes (Blender renders one frame a call) → job written → the engine worker 
 derives the controls, guides and flows from the pass EXRs and paints; its JSON-lines progress is
 read by threads) → the frames handed back to Blender as a strip. The modal operator calls
 ``advance()`` from a timer; background mode calls ``run_to_end()``. ``cancel()`` stops at the
-next piece: between pass frames, or by the engine's cancel file within one denoising step.
+next piece: between pass frames, or in the engine (its cancel file, and SIGTERM where there is
+one) within one denoising step; ``run_to_end()`` turns SIGINT and SIGTERM into ``cancel()``. The
+engine reads a pipe on its stdin and stops when it closes: it never outlives this process.
 What the run needs from Blender comes in as ``BlenderSteps``.
 """
 
 import atexit
 import collections
+import contextlib
 import dataclasses
+import os
 import queue
+import signal
 import threading
+import time
 from collections.abc import Callable
 
-from ..contract import CANCEL_FILE, Done, Failure, Progress, parse_event
+from ..contract import MATCHING_STAGES, STOP_GRACE_S, Done, Failure, Progress, cancel_file, parse_event
 from .engine_process import start_engine
 from .job_file import build_job, next_version, write_job
 
 PASSES_SHARE = 0.2  # of the progress bar
 POLL_S = 0.1
+KILL_AFTER_S = STOP_GRACE_S + 5  # an engine still running this long after a cancel is killed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,10 +52,10 @@ class StylizeRun:
         self.request, self.settings, self.blender = request, settings, blender
         self.state, self.message, self.error_kind = "passes", "", ""
         self.fraction, self.stage = 0.0, "Rendering passes"
-        self.rendered, self.output, self.version = 0, None, None
+        self.rendered, self.output, self.version, self.cancel_file = 0, None, None, None
         self._exrs, self._process, self._events, self._stderr = [], None, queue.Queue(), collections.deque(maxlen=40)
         self._stdout_pump = None
-        self._cancel = False
+        self._cancelled_at = None  # time.monotonic() of the first cancel()
 
     @property
     def running(self):
@@ -56,15 +63,19 @@ class StylizeRun:
 
     def cancel(self):
         """Stop at the next piece of work."""
-        self._cancel = True
-        if self.state == "engine" and self.output is not None:
-            self.output.mkdir(parents=True, exist_ok=True)  # the engine may not have made it yet
-            (self.output / CANCEL_FILE).write_text("")
+        if self._cancelled_at is None:
+            self._cancelled_at = time.monotonic()
+        if self.state == "engine":
+            self.cancel_file.write_text("")
+            if os.name == "posix":  # elsewhere terminate() kills at once; the file is enough
+                self._stop_engine()
 
     def run_to_end(self):
-        """Advance until the run ends (background mode); returns the final state."""
-        while self.running:
-            self.advance(wait=True)
+        """Advance until the run ends (background mode and scripts), SIGINT and SIGTERM cancelling
+        it; returns the final state."""
+        with signals_call(self.cancel):
+            while self.running:
+                self.advance(wait=True)
         return self.state
 
     def advance(self, wait=False):
@@ -86,7 +97,7 @@ class StylizeRun:
             self.blender.report(self.stage, self.fraction)
 
     def _render_next_frame(self):
-        if self._cancel:
+        if self._cancelled_at is not None:
             return self._end("cancelled", "Cancelled while rendering passes (rendered frames stay cached)")
         frames = self.request.frames
         path, rendered = self.blender.render_passes(frames[len(self._exrs)], self.request.exr_folder)
@@ -104,8 +115,9 @@ class StylizeRun:
                         painter=request.painter, style=request.style, model=request.model, device=request.device,
                         keyframes=request.keyframes, **self.settings)
         path = write_job(job, self.request.folder / "jobs" / f"job_v{version:03d}.json")
+        self.cancel_file = cancel_file(path)
         self._process = start_engine(self.request.python, "run", str(path), "--progress", "jsonl",
-                                     packages=self.request.packages)
+                                     "--stop-with-stdin", packages=self.request.packages)
         atexit.register(self._stop_engine)  # quitting Blender mid-run must not leave the engine running
         self._stdout_pump = threading.Thread(target=_pump, args=(self._process.stdout, self._events.put), daemon=True)
         self._stdout_pump.start()
@@ -120,9 +132,15 @@ class StylizeRun:
             self._handle(parse_event(line))
             if not self.running:
                 return
+        if self._cancelled_at is not None and time.monotonic() - self._cancelled_at > KILL_AFTER_S:
+            self._process.kill()
         if self._process.poll() is not None:
             self._stdout_pump.join()  # its last lines may still be on their way into the queue
-            if self._events.empty():
+            if not self._events.empty():
+                return
+            if self._cancelled_at is not None:
+                self._end("cancelled", "Cancelled (the engine ended before it could say so)")
+            else:
                 last = self._stderr[-1] if self._stderr else "no output"
                 self._end("failed", f"The engine stopped (exit {self._process.returncode}) without a result: {last}")
 
@@ -155,11 +173,15 @@ class StylizeRun:
 
     def _end(self, state, message):
         self.state, self.message = state, message
+        if state == "cancelled":
+            self.error_kind = "cancelled"
         self._set_stage(message)
         if self._process is not None:
             self._stop_engine()
             self._process.wait()
             atexit.unregister(self._stop_engine)
+            self._process.stdin.close()
+            self.cancel_file.unlink(missing_ok=True)
 
     def _stop_engine(self):
         if self._process.poll() is None:
@@ -169,11 +191,15 @@ class StylizeRun:
 def progress_text(event):
     """One line for the UI from a ``Progress`` event."""
     eta = f", {event.eta_s:.0f} s left" if event.eta_s is not None else ""
+    if event.stage in MATCHING_STAGES:
+        done = f"{100 * event.frames_done // max(event.frames, 1)}%"
+    else:
+        done = f"{event.frames_done}/{event.frames} frames"
     if event.stage == "derive":
-        return f"Preparing inputs, {event.frames_done}/{event.frames} frames{eta}"
+        return f"Preparing inputs, {done}{eta}"
     if event.steps == 1:
-        return f"{event.stage.capitalize()}, {event.frames_done}/{event.frames} frames{eta}"
-    return f"{event.stage.capitalize()} step {event.step}/{event.steps}, {event.frames_done}/{event.frames} frames{eta}"
+        return f"{event.stage.capitalize()}, {done}{eta}"
+    return f"{event.stage.capitalize()} step {event.step}/{event.steps}, {done}{eta}"
 
 
 def strip_name(scene, label, version):
@@ -184,3 +210,18 @@ def strip_name(scene, label, version):
 def _pump(stream, sink):
     for line in stream:
         sink(line.rstrip("\n"))
+
+
+@contextlib.contextmanager
+def signals_call(handler):
+    """SIGINT and SIGTERM call ``handler()`` instead of ending the process, within the block (in
+    the main thread; elsewhere signals cannot be caught and nothing changes)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, lambda signum, frame: handler()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

@@ -2,8 +2,10 @@
 
 import argparse
 import json
+import signal
 import sys
 
+from ..contract import Exit
 from . import deflicker_cli, stitch, worker
 
 
@@ -36,9 +38,15 @@ def build_parser():
 
 
 def main(argv=None):
-    """Run one engine command; returns the process exit status."""
+    """Run one engine command; returns the process exit status. SIGTERM stops a command as Ctrl-C
+    does (``run`` and ``stitch`` stop within a step); either ends it with one line, status 130."""
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        print(f"{args.command}: cancelled", file=sys.stderr)
+        return Exit.CANCELLED
 
 
 if __name__ == "__main__":

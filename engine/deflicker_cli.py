@@ -4,7 +4,9 @@ PatchMatch matches on the guide frames and on the fine detail of the frames them
 guide without texture (flat shading) does not scramble the frames' texture.
 
 Bad input (mismatched counts or sizes, an empty folder, an unreadable image, an output folder
-that is also an input) is reported before anything is written, with exit status 2.
+that is also an input, a file, holds other files than PNGs or cannot be written) is reported
+before any work, with exit status 2. The frames go to a new folder put in the place of ``--out``
+when all are written: it never mixes two runs' frames. An alpha channel is kept as it was.
 """
 
 import sys
@@ -34,28 +36,39 @@ def add_command(commands):
 
 def run(args):
     """Run the command; returns the exit status."""
+    import shutil
+
+    import numpy as np
+
+    from ..contract import replace_folder, result_folder
     from .deflicker import BlendSettings, PatchBlender
     from .deflicker.detail import frame_detail
-    from .image_sequences import write_png
+    from .image_sequences import PNG, write_png
     from .progress import ProgressBar
 
     try:
         guides, frames, names, bits = _inputs(args)
         settings = BlendSettings(mode=args.mode, window=args.window, weighting=args.weighting,
                                  keep_detail=args.keep_detail, backend=args.backend, device=args.device)
-        patch_blender = PatchBlender(guides, settings, texture=frame_detail(frames))
+        colour, alpha = frames[..., :3], frames[..., 3:]
+        patch_blender = PatchBlender(guides, settings, texture=frame_detail(colour))
+        partial = result_folder(args.out, (f"*{PNG}",))
     except ValueError as error:
         print(f"deflicker: {error}", file=sys.stderr)
         return Exit.BAD_INPUT
     try:
-        smoothed = patch_blender(frames, ProgressBar("deflicker"))
+        smoothed = patch_blender(colour, ProgressBar("deflicker"))
+        for name, frame in zip(names, np.concatenate([smoothed, alpha], axis=-1)):
+            write_png(partial / name, frame, bits)
+        replace_folder(partial, args.out)
     except KeyboardInterrupt:
-        print("\ndeflicker: cancelled; nothing written", file=sys.stderr)
+        print("\ndeflicker: cancelled; --out is as it was", file=sys.stderr)
         return Exit.CANCELLED
-    args.out.mkdir(parents=True, exist_ok=True)
-    for name, frame in zip(names, smoothed):
-        write_png(args.out / name, frame, bits)
-    print(f"deflicker: {len(names)} frames written to {args.out} ({patch_blender.estimations} NNFs estimated)")
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    kept = "; their alpha kept as it was (only colour is blended)" if alpha.shape[-1] else ""
+    print(f"deflicker: {len(names)} frames written to {args.out} ({patch_blender.estimations} NNFs estimated)"
+          f"{kept}")
     return 0
 
 
@@ -69,7 +82,7 @@ def _inputs(args):
     for folder in inputs:
         if folder.resolve() == out:
             raise ValueError(f"--out {args.out} is also an input folder; choose another")
-    frames, names, bits = read_sequence(args.frames, (PNG,))
+    frames, names, bits = read_sequence(args.frames, (PNG,), alpha=True)
     guides = []
     for folder in args.guide:
         guide, _, _ = read_sequence(folder, (PNG, NPY))

@@ -26,8 +26,9 @@ def frame_files(folder, suffixes=(PNG,)):
     return files
 
 
-def read_image(path):
-    """(float32 (H, W, C) in [0, 1], bits) of a PNG (8/16-bit, alpha dropped) or ``.npy`` file."""
+def read_image(path, alpha=False):
+    """(float32 (H, W, C) in [0, 1], bits) of a PNG (8/16-bit; RGBA keeps its alpha only with
+    ``alpha``) or ``.npy`` file."""
     path = Path(path)
     if path.suffix.lower() == NPY:
         return _read_array(path), 32
@@ -39,17 +40,20 @@ def read_image(path):
     bits = 8 * pixels.dtype.itemsize
     if pixels.ndim == 2:
         pixels = pixels[..., None]
+    elif pixels.shape[2] == 4 and alpha:
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGBA)
     elif pixels.shape[2] >= 3:
         pixels = cv2.cvtColor(pixels[..., :3], cv2.COLOR_BGR2RGB)
     return pixels.astype(np.float32) / (2 ** bits - 1), bits
 
 
-def read_sequence(folder, suffixes=(PNG,)):
-    """(frames (N, H, W, C) float32, file names, bits of the first frame); all frames one size."""
+def read_sequence(folder, suffixes=(PNG,), alpha=False):
+    """(frames (N, H, W, C) float32, file names, bits of the first frame); all frames one size
+    (``alpha``: as ``read_image``)."""
     files = frame_files(folder, suffixes)
     images, bits = [], None
     for path in files:
-        image, depth = read_image(path)
+        image, depth = read_image(path, alpha)
         bits = bits or depth
         if images and image.shape != images[0].shape:
             raise ValueError(f"{path} is {_size(image)} but {files[0]} is {_size(images[0])}")
@@ -58,12 +62,12 @@ def read_sequence(folder, suffixes=(PNG,)):
 
 
 def write_png(path, image, bits=8):
-    """Write float (H, W, 3 or 1) in [0, 1] as an 8- or 16-bit PNG, atomically (temp file, rename)."""
+    """Write float (H, W, 4, 3 or 1) in [0, 1] as an 8- or 16-bit PNG, atomically (temp file, rename)."""
     path = Path(path)
     scale = 2 ** bits - 1
     pixels = np.clip(np.rint(np.asarray(image) * scale), 0, scale).astype(np.uint16 if bits == 16 else np.uint8)
-    if pixels.shape[-1] == 3:
-        pixels = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
+    if pixels.shape[-1] in (3, 4):
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR if pixels.shape[-1] == 3 else cv2.COLOR_RGBA2BGRA)
     with atomic_path(path) as partial:
         if not cv2.imwrite(str(partial), pixels):
             raise OSError(f"cannot write {path}")

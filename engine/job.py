@@ -21,6 +21,10 @@ from ..contract import (
     DEVICES,
     JOB_PAINTER,
     JOB_SCHEMA,
+    MAX_SEED,
+    MAX_SIZE,
+    MAX_STEPS,
+    MAX_WINDOW,
     MIN_SIZE,
     PAINTERS,
     PRESETS,
@@ -185,7 +189,7 @@ class _Checker:
             self.read.add("style")
             self.problem("style", "only the style painter reads it (set painter to \"style\")")
         preset = self.choice("preset", "stylize", PRESETS) if diffusion else None
-        steps = self.number("steps", None, 1, 1000, integer=True) if diffusion else None
+        steps = self.number("steps", None, 1, MAX_STEPS, integer=True) if diffusion else None
         values = preset_values(preset, steps) if diffusion else STYLE_VALUES
         passes = self.passes()
         controls, control_settings, control_models = self.controls(passes) if diffusion else ({}, {}, {})
@@ -338,9 +342,9 @@ class _Checker:
         if len(size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in size):
             self.problem("size", f"must be [width, height] in pixels, not {json.dumps(size)}")
             return None
-        if min(size) < MIN_SIZE or any(v % SIZE_MULTIPLE for v in size):
-            self.problem("size", f"{size[0]}x{size[1]}: each side must be at least {MIN_SIZE} and a multiple of "
-                         f"{SIZE_MULTIPLE}")
+        if min(size) < MIN_SIZE or max(size) > MAX_SIZE or any(v % SIZE_MULTIPLE for v in size):
+            self.problem("size", f"{size[0]}x{size[1]}: each side must be from {MIN_SIZE} to {MAX_SIZE} and a "
+                         f"multiple of {SIZE_MULTIPLE}")
         return tuple(size)
 
     def model(self, controlnets):
@@ -380,9 +384,9 @@ class _Checker:
         window = self.get(prefix + "window", (int, str), values["window"])
         if window == WHOLE_SHOT:
             window = max(count - 1, 1)
-        elif not isinstance(window, int) or window < 1:
-            self.problem(prefix + "window",
-                         f"must be a number of frames ≥ 1 or \"{WHOLE_SHOT}\", not {json.dumps(window)}")
+        elif isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= MAX_WINDOW:
+            self.problem(prefix + "window", f"must be a number of frames from 1 to {MAX_WINDOW} or "
+                         f"\"{WHOLE_SHOT}\", not {json.dumps(window)}")
             window = 1
         blend = dict(window=window, mode=self.choice(prefix + "mode", "fast", BLEND_MODES),
                      weighting=self.choice(prefix + "weighting", "confidence", WEIGHTINGS),
@@ -434,7 +438,7 @@ class _Checker:
         fields = dict(prompt=self.get("prompt", (str,), "", required=True),
                       negative_prompt=self.get("negative_prompt", (str,), ""), steps=values["steps"],
                       guidance_scale=self.number("guidance_scale", 7.5, 0, 50),
-                      seed=self.number("seed", 0, 0, 2 ** 63 - 1, integer=True), controls=controls,
+                      seed=self.number("seed", 0, 0, MAX_SEED, integer=True), controls=controls,
                       smoothing_steps=steps, final_smoothing=final, blend=blend,
                       batch_frames=self.number("batch_frames", 0, 0, integer=True))
         try:

@@ -1,26 +1,34 @@
-"""A text progress bar for engine commands: ``bar(done, total)`` redraws one line on stderr."""
+"""Progress of engine commands on stderr: a bar on a terminal, plain lines in a log."""
 
 import sys
 import time
 
 
 class ProgressBar:
-    """Callable as ``progress(done, total)``; draws at most ten times a second, and at the end."""
+    """Callable as ``progress(done, total)``. On a terminal, one line redrawn at most ten times a
+    second; elsewhere (a farm's or CI's log) a plain line at each further tenth done."""
 
     def __init__(self, label, stream=None, width=30):
         self.label, self.stream, self.width = label, stream or sys.stderr, width
-        self._start, self._drawn = time.monotonic(), 0.0
+        self.terminal = self.stream.isatty()
+        self._start, self._drawn, self._tenths = time.monotonic(), 0.0, 0
 
     def __call__(self, done, total):
         now = time.monotonic()
-        if done < total and now - self._drawn < 0.1:
+        tenths = 10 * done // max(total, 1)
+        if self.terminal and done < total and now - self._drawn < 0.1:
             return
-        self._drawn = now
-        filled = self.width * done // max(total, 1)
+        if not self.terminal and tenths <= self._tenths:
+            return
+        self._drawn, self._tenths = now, tenths
         elapsed = now - self._start
-        eta = f"{elapsed / done * (total - done):5.0f} s left" if done else ""
-        line = f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} {eta}"
-        self.stream.write(line + ("\n" if done >= total else ""))
+        eta = f"{elapsed / done * (total - done):5.0f} s left" if 0 < done < total else ""
+        if self.terminal:
+            filled = self.width * done // max(total, 1)
+            self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} {eta}" +
+                              ("\n" if done >= total else ""))
+        else:
+            self.stream.write(f"{self.label}: {10 * tenths}% ({elapsed:.0f} s{', ' + eta.strip() if eta else ''})\n")
         self.stream.flush()
 
 

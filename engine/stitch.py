@@ -14,8 +14,8 @@ import json
 import time
 from pathlib import Path
 
-from ..chunking import CHUNKS_FOLDER, FINAL_FOLDER, partial_folder, replace_folder
-from ..contract import CANCEL_FILE, RESULT_FILE, write_text_atomically
+from ..chunking import CHUNKS_FOLDER, FINAL_FOLDER
+from ..contract import RESULT_FILE, cancel_file, replace_folder, result_folder, write_text_atomically
 
 
 def add_command(commands):
@@ -41,12 +41,16 @@ def run(args):
     except JobError as error:
         return events.error("job", f"{args.job}: cannot stitch", error.problems)
     output = (args.out or job.output / FINAL_FOLDER).absolute()
-    stop = StopRequest(job.output / CANCEL_FILE)
+    try:
+        partial = result_folder(output)
+    except ValueError as error:
+        return events.error("job", f"{args.job}: the output folder cannot take the frames", [f"--out: {error}"])
+    stop = StopRequest(events, cancel_file(args.job), partial)
 
     def work():
         started = time.perf_counter()
-        names = stitch(job, folders, output, events, stop)
-        return events.done(output, names, time.perf_counter() - started)
+        names = stitch(job, folders, partial, events, stop)
+        return events.done(replace_folder(partial, output), names, time.perf_counter() - started)
 
     return guarded(events, stop, work)
 
@@ -79,13 +83,13 @@ def chunk_folders(job):
     return folders
 
 
-def stitch(job, folders, output, events, stop):
-    """Write the whole shot into ``output`` from the chunks in ``folders``; returns the frame names."""
+def stitch(job, folders, partial, events, stop):
+    """Write the whole shot into the empty folder ``partial`` from the chunks in ``folders``;
+    returns the frame names."""
     import shutil
 
     from .image_sequences import write_png
 
-    partial = partial_folder(output)
     chunks, steps = job.chunks, job.settings.steps
     owner = {index: (chunk, folder) for chunk, folder in zip(reversed(chunks), reversed(folders))
              for index in chunk.frames}  # the earliest chunk that has the frame
@@ -109,7 +113,6 @@ def stitch(job, folders, output, events, stop):
     write_text_atomically(partial / RESULT_FILE, json.dumps(
         {"job": str(job.path), "job_digest": job.digest, "frames": names, "chunks": [str(f) for f in folders],
          "seams": seams}, indent=1))
-    replace_folder(partial, output)
     return names
 
 

@@ -11,22 +11,28 @@ renders one chunk of a job split for a farm into a folder of its own, swapped in
 
 import dataclasses
 import json
+import os
 import shutil
 import signal
+import socket
 import sys
+import threading
 import time
 from pathlib import Path
 
 from ..chunking import CHUNKS_FOLDER, parse_chunk
 from ..contract import (
-    CANCEL_FILE,
     ERROR_KINDS,
     RESULT_FILE,
+    STOP_GRACE_S,
     Done,
     Exit,
     Failure,
     Progress,
+    cancel_file,
     event_line,
+    replace_folder,
+    result_folder,
     write_text_atomically,
 )
 
@@ -47,6 +53,9 @@ def add_command(commands):
     parser.add_argument("--chunk", metavar="K/N", type=_chunk_argument,
                         help="render only chunk K of the N the job's chunks field splits the shot into, into "
                              f"OUTPUT/{CHUNKS_FOLDER}/chunk_K (then: engine stitch JOB)")
+    parser.add_argument("--stop-with-stdin", action="store_true",
+                        help="stop as on SIGTERM when stdin closes: for a program that starts the engine with a "
+                             "pipe as its stdin, so that the engine never outlives it")
     parser.set_defaults(run=run)
 
 
@@ -71,25 +80,34 @@ def run(args):
         chunk = args.chunk and chosen_chunk(job, *args.chunk)
     except JobError as error:
         return events.error("job", f"{args.job}: the job is not valid", error.problems)
+    folder = job.output / CHUNKS_FOLDER / chunk.folder_name if chunk else job.output
+    try:
+        partial = result_folder(folder)
+    except ValueError as error:
+        return events.error("job", f"{args.job}: the output folder cannot take the frames", [f"output: {error}"])
+    stop = StopRequest(events, cancel_file(args.job), partial, watch_stdin=args.stop_with_stdin)
 
     def work():
-        output, names, seconds = _render_chunk(job, chunk, events, stop) if chunk else \
-            (job.output, *_render(job, events, stop))
-        return events.done(output, names, seconds)
+        if chunk:
+            part = job.part(chunk.start, chunk.stop, partial)
+            anchor = job.part(job.anchor, job.anchor + 1, partial) if job.painter == "diffusion" else None
+        else:
+            part, anchor = dataclasses.replace(job, output=partial), None
+        names, seconds = _render(part, events, stop, anchor)
+        return events.done(replace_folder(partial, folder), names, seconds)
 
-    stop = StopRequest(job.output / CANCEL_FILE)
     return guarded(events, stop, work)
 
 
 def guarded(events, stop, work):
     """``work()``'s exit status, or any failure reported as one error event (with its status);
-    ``stop`` is released however it ends."""
+    ``stop`` is released however it ends, and its folder removed unless the work put it in place."""
     from .job import JobError
 
     try:
         return work()
     except Cancelled:
-        return events.error("cancelled", "cancelled; frames written before stay complete")
+        return events.error("cancelled", "cancelled; the output folder is as it was")
     except JobError as error:
         return events.error("input", "an input frame is not usable", error.problems)
     except Exception as error:  # the one place that turns any failure into an error event
@@ -111,13 +129,12 @@ def chosen_chunk(job, number, count):
 
 def _render(job, events, stop, anchor=None):
     """Render ``job``, a shot or a chunk's part of one (``anchor``: the anchor frame's job, for
-    the diffusion painter); returns (frame names, seconds)."""
+    the diffusion painter), into its output folder; returns (frame names, seconds)."""
     from .shot_inputs import read_inputs
 
     _quiet_libraries()
     started = time.perf_counter()
     timings = {}
-    job.output.mkdir(parents=True, exist_ok=True)
     if job.passes:
         _derive(job, events, stop, anchor)
         timings["derive"] = time.perf_counter() - started
@@ -134,24 +151,6 @@ def _render(job, events, stop, anchor=None):
     timings["total"] = time.perf_counter() - started
     _write_result(job, names, timings, details)
     return names, timings["total"]
-
-
-def _render_chunk(shot, chunk, events, stop):
-    """Render ``chunk`` of the job ``shot`` into a temporary folder, then put it in the place of
-    the chunk's folder: an interrupted task leaves the chunk as it was (or absent), never half.
-    Returns (the chunk's folder, frame names, seconds)."""
-    from ..chunking import partial_folder, replace_folder
-
-    folder = shot.output / CHUNKS_FOLDER / chunk.folder_name
-    partial = partial_folder(folder)
-    job = shot.part(chunk.start, chunk.stop, partial)
-    anchor = shot.part(shot.anchor, shot.anchor + 1, partial) if shot.painter == "diffusion" else None
-    try:
-        names, seconds = _render(job, events, stop, anchor)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    return replace_folder(partial, folder), names, seconds
 
 
 def _diffuse(job, inputs, timings, events, stop, anchor_controls=None):
@@ -341,30 +340,64 @@ class Cancelled(Exception):
 
 
 class StopRequest:
-    """SIGTERM, SIGINT or the cancel file; ``check()`` raises ``Cancelled`` once one came. A
-    second signal stops at once, whatever the job is doing."""
+    """SIGTERM, SIGINT, the cancel file or (``watch_stdin``) stdin closing; ``check()`` raises
+    ``Cancelled`` once one came. Work that reaches no check within ``STOP_GRACE_S`` of a signal
+    (inside a model load or a long computation), or a second signal, ends the process at once,
+    as cancelled. ``folder``, the run's temporary output, and the cancel file are removed when the
+    job ends, however it ends; ``events`` reports an ending at once."""
 
     SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
-    def __init__(self, cancel_file):
+    def __init__(self, events, cancel_file, folder=None, watch_stdin=False):
         # A cancel file that is already there counts: it may have been written while this
-        # process was still starting. The file is removed when the job ends, however it ends.
-        self.cancel_file, self.requested = cancel_file, False
+        # process was still starting.
+        self.events, self.cancel_file, self.folder, self.requested = events, cancel_file, folder, False
+        self._released = threading.Event()
         self._previous = {sig: signal.signal(sig, self._on_signal) for sig in self.SIGNALS}
+        # Python runs signal handlers between bytecodes of the main thread, which may be inside a
+        # long call: the wake-up socket tells a thread of the signal the moment it comes.
+        self._wakeup, wakeup_write = socket.socketpair()
+        wakeup_write.setblocking(False)
+        self._wakeup_write = wakeup_write
+        self._previous_wakeup = signal.set_wakeup_fd(wakeup_write.fileno())
+        threading.Thread(target=self._deadline, daemon=True).start()
+        if watch_stdin and sys.stdin is not None:
+            threading.Thread(target=self._watch_stdin, daemon=True).start()
 
     def _on_signal(self, signum, frame):
         if self.requested:
             raise Cancelled()
         self.requested = True
 
+    def _deadline(self):
+        if self._wakeup.recv(1) and not self._released.wait(STOP_GRACE_S):
+            self._remove_leftovers()
+            self.events.error("cancelled", f"cancelled; stopped after {STOP_GRACE_S:g} s without reaching a "
+                              "point to stop at; the output folder is as it was")
+            os._exit(Exit.CANCELLED)
+
+    def _watch_stdin(self):
+        while sys.stdin.buffer.read(1 << 16):
+            pass  # the parent never writes; its end closes when it ends, however it ends
+        if not self._released.is_set():
+            os.kill(os.getpid(), signal.SIGTERM)
+
     def check(self):
         if self.requested or self.cancel_file.exists():
             raise Cancelled()
 
     def release(self):
+        self._released.set()
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+        signal.set_wakeup_fd(self._previous_wakeup)
+        self._wakeup_write.close()
+        self._remove_leftovers()
+
+    def _remove_leftovers(self):
         self.cancel_file.unlink(missing_ok=True)
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 class Events:
@@ -375,7 +408,10 @@ class Events:
         self._bar, self._stage, self._sent, self.fraction = None, None, 0.0, 0.0
 
     def _emit(self, event):
-        print(event_line(event), flush=True)
+        try:
+            print(event_line(event), flush=True)
+        except BrokenPipeError:  # the reader ended (a stop follows): nothing more goes to it
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
     def progress(self, stage, step, steps, done, total):
         now = time.monotonic()

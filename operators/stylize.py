@@ -34,6 +34,7 @@ class DIFFSYNTH_OT_stylize(TimedModal, bpy.types.Operator):
         try:
             request = shot_request(context)
         except RequestError as error:
+            wm.diffsynth_error_kind = "input"
             self.report({"ERROR"}, str(error))
             return False
         if request.size_note:

@@ -13,6 +13,10 @@ from ..contract import (
     DEFAULT_PRESET,
     DEFAULT_STYLE,
     KEYFRAMES_HELP,
+    MAX_SEED,
+    MAX_SIZE,
+    MAX_STEPS,
+    MAX_WINDOW,
     MIN_SIZE,
     PAINTERS,
     PRESETS,
@@ -95,18 +99,18 @@ class DiffSynthShotSettings(bpy.types.PropertyGroup):
     depth_weight: bpy.props.FloatProperty(name="Depth Weight", default=1.0, min=0.0, max=2.0)
     softedge_weight: bpy.props.FloatProperty(name="Soft Edge Weight", default=0.8, min=0.0, max=2.0)
     preset: bpy.props.EnumProperty(name="Preset", items=enum_items(PRESETS), default=DEFAULT_PRESET)
-    steps: bpy.props.IntProperty(name="Steps", default=0, min=0, max=150, description="0: the preset's")
+    steps: bpy.props.IntProperty(name="Steps", default=0, min=0, max=MAX_STEPS, description="0: the preset's")
     guidance_scale: bpy.props.FloatProperty(name="CFG", default=7.5, min=1.0, max=30.0)
-    seed: bpy.props.IntProperty(name="Seed", default=0, min=0)
-    window: bpy.props.IntProperty(name="Window", default=0, min=0, max=500,
+    seed: bpy.props.IntProperty(name="Seed", default=0, min=0, max=MAX_SEED)
+    window: bpy.props.IntProperty(name="Window", default=0, min=0, max=MAX_WINDOW,
                                   description="Frames blended on each side; 0: the preset's (the style painter's: "
                                               f"{STYLE_WINDOW})")
     mode: bpy.props.EnumProperty(name="Mode", items=enum_items(BLEND_MODES), default="fast")
     keyframes: bpy.props.StringProperty(name="Keyframes", description=KEYFRAMES_HELP.capitalize())
     use_scene_size: bpy.props.BoolProperty(name="Scene Size", default=True,
                                            description="Use the scene's output size, rounded to a multiple of 8")
-    width: bpy.props.IntProperty(name="Width", default=512, min=MIN_SIZE, max=4096, step=SIZE_MULTIPLE)
-    height: bpy.props.IntProperty(name="Height", default=512, min=MIN_SIZE, max=4096, step=SIZE_MULTIPLE)
+    width: bpy.props.IntProperty(name="Width", default=512, min=MIN_SIZE, max=MAX_SIZE, step=SIZE_MULTIPLE)
+    height: bpy.props.IntProperty(name="Height", default=512, min=MIN_SIZE, max=MAX_SIZE, step=SIZE_MULTIPLE)
     use_scene_range: bpy.props.BoolProperty(name="Scene Range", default=True)
     frame_start: bpy.props.IntProperty(name="Start", default=1)
     frame_end: bpy.props.IntProperty(name="End", default=24)

@@ -1,5 +1,6 @@
 """``python -m diffsynth_render.engine deflicker``: PNG/.npy sequences in, smoothed PNGs out."""
 
+import io
 import re
 import signal
 import subprocess
@@ -84,47 +85,98 @@ def _bad_device(folders):
     folders["extra"] = ["--device", "gpu"]
 
 
+def _out_is_a_file(folders):
+    folders["out"].write_text("a file")
+
+
+def _out_under_a_file(folders):
+    folders["out"].write_text("a file")
+    folders["out"] = folders["out"] / "frames"
+
+
+def _out_holds_other_files(folders):
+    (folders["out"] / "notes").mkdir(parents=True)
+
+
 @pytest.mark.parametrize("spoil, message", [
     (_drop_one_guide, "5 frames .* but --frames .* has 6"), (_empty_frames, "holds no .png frames"),
     (_corrupt_frame, "cannot read image"), (_resize_guide, "is 36x32 with 3 channels but"),
     (_out_is_frames, "also an input folder"), (_bad_device, "device must be a torch device"),
+    (_out_is_a_file, "out is a file, not a folder"), (_out_under_a_file, "out/frames cannot be written"),
+    (_out_holds_other_files, "holds files that are not an earlier result \\(notes\\): choose a new folder"),
 ])
 def test_bad_input_exits_2_and_writes_nothing(shot, capsys, spoil, message):
     folders, _ = shot
     spoil(folders)
-    before = {path: path.read_bytes() for path in folders["frames"].iterdir()}
+    root = folders["frames"].parent
+    before = _listing(root)
     assert main(arguments(folders, *folders.get("extra", []))) == 2
     assert re.search(message, capsys.readouterr().err)
-    assert not (folders["out"].exists() and folders["out"] != folders["frames"])
-    assert {path: path.read_bytes() for path in folders["frames"].iterdir()} == before
+    assert _listing(root) == before  # nothing written, nothing left
 
 
-def test_runs_as_a_module_with_a_progress_bar(shot):
+def _listing(root):
+    return {path: path.read_bytes() if path.is_file() else None for path in root.rglob("*")}
+
+
+def test_runs_as_a_module_with_plain_progress_lines_in_a_log(shot):
     folders, _ = shot
     result = subprocess.run([sys.executable, "-m", "diffsynth_render.engine", *arguments(folders)],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "deflicker [" in result.stderr and f"{COUNT} frames written" in result.stdout
+    assert f"{COUNT} frames written" in result.stdout
+    lines = result.stderr.splitlines()  # stderr is a pipe here, as in a farm's log: lines, no redraws
+    assert "\r" not in result.stderr and 3 <= len(lines) <= 10 and lines[-1].startswith("deflicker: 100%")
 
 
-def test_ctrl_c_cancels_and_writes_nothing(tmp_path):
+def test_the_progress_bar_redraws_one_line_on_a_terminal():
+    from diffsynth_render.engine.progress import ProgressBar
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Terminal()
+    bar = ProgressBar("run", stream)
+    for done in range(11):
+        bar(done, 10)
+    assert stream.getvalue().startswith("\rrun [") and stream.getvalue().count("\n") == 1
+    assert stream.getvalue().rstrip().endswith("10/10")
+
+
+@pytest.mark.parametrize("sent", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_cancels_and_leaves_an_earlier_result_as_it_was(tmp_path, sent):
     guides, styled = moving_shot(16, 64, 3, seed=9)
     for name, shot in (("guide", guides), ("frames", flickered(styled, seed=10))):
         (tmp_path / name).mkdir()
         for index, image in enumerate(shot):
             write_png(tmp_path / name / f"{index:03d}.png", image)
     out = tmp_path / "out"
+    out.mkdir()
+    (out / "999.png").write_bytes(b"an earlier run's frame")
     process = subprocess.Popen([sys.executable, "-m", "diffsynth_render.engine", "deflicker", "--guide",
                                 str(tmp_path / "guide"), "--frames", str(tmp_path / "frames"), "--out", str(out)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                # a runner started as a background job hands SIGINT down ignored
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    seen = ""
-    while "deflicker [" not in seen:  # the first progress line: NNF estimation has started
-        character = process.stderr.read(1)
-        assert character, f"ended before any progress: {seen}"
-        seen += character
-    process.send_signal(signal.SIGINT)
+    first = process.stderr.readline()  # the first progress line: NNF estimation has started
+    assert first.startswith("deflicker: 10%"), first
+    process.send_signal(sent)
     _, errors = process.communicate(timeout=60)
-    assert process.returncode == 130 and "cancelled; nothing written" in errors
-    assert not out.exists()
+    assert process.returncode == 130 and errors.strip() == "deflicker: cancelled; --out is as it was"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames", "guide", "out"]
+    assert [p.name for p in out.iterdir()] == ["999.png"]
+
+
+def test_a_run_replaces_an_earlier_result_whole_and_keeps_alpha(shot, tmp_path):
+    folders, _ = shot
+    folders["out"].mkdir()
+    (folders["out"] / "zzz_older_longer_run.png").write_bytes(b"old")
+    frames, names, _ = read_sequence(folders["frames"])
+    alpha = np.linspace(0, 1, frames.shape[2], dtype=np.float32)[None, None, :, None].repeat(frames.shape[1], 1)
+    for name, frame in zip(names, frames):
+        write_png(folders["frames"] / name, np.concatenate([frame, alpha[0]], axis=-1))
+    assert main(arguments(folders)) == 0
+    assert sorted(p.name for p in folders["out"].iterdir()) == names  # no frame of the older run
+    smoothed, _, _ = read_sequence(folders["out"], alpha=True)
+    assert smoothed.shape[-1] == 4 and np.abs(smoothed[..., 3:] - alpha).max() < 1 / 255

@@ -120,12 +120,12 @@ def test_cancel_stops_a_style_job_and_leaves_no_frames(style_job, tmp_path):
     with subprocess.Popen(engine_command(_write(path, raw)), stdout=subprocess.PIPE, text=True) as process:
         for line in process.stdout:
             if json.loads(line).get("stage") == "paint":
-                (out / contract.CANCEL_FILE).write_text("")
+                contract.cancel_file(path).write_text("")
                 break
         after = [json.loads(line) for line in process.stdout]
         status = process.wait()
     assert status == contract.Exit.CANCELLED and after[-1]["kind"] == "cancelled"
-    assert sorted(p.name for p in out.iterdir()) == []
+    assert not out.exists() and not contract.cancel_file(path).exists()
 
 
 def test_base_images_come_from_the_guides_shading_and_normals():
@@ -168,6 +168,9 @@ def test_style_weights_refuse_what_is_not_a_style(spec, message):
     (["--keyframes", "every:0"], "write every:K"),
 ])
 def test_the_cli_refuses_bad_style_arguments(tmp_path, args, message):
-    command = [sys.executable, "-m", "diffsynth_render.cli", "stylize", "shot.blend", "--out", str(tmp_path), *args]
+    blend = tmp_path / "shot.blend"
+    blend.write_bytes(b"BLENDER-v500")  # read no further: the arguments are refused before Blender opens it
+    command = [sys.executable, "-m", "diffsynth_render.cli", "stylize", str(blend), "--out", str(tmp_path), *args]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == contract.Exit.BAD_INPUT and message in done.stderr, done.stderr
+    assert len(done.stderr.splitlines()) == 1

@@ -1,0 +1,208 @@
+"""Headless use as a render farm or a script sees it: ``cli stylize`` refuses bad arguments before
+any work (exit 2, one line, no traceback, nothing changed), Ctrl-C and SIGTERM stop every stage
+cleanly (exit 130) with no engine left running, and a failed or cancelled run leaves nothing that
+looks like a result. Real bpy, the style painter or the tiny model, 64 px."""
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import conftest
+import pytest
+
+CLI = [sys.executable, "-m", "diffsynth_render.cli"]
+ENGINE_GONE_S = 10  # an engine must end this soon after the CLI does
+
+
+@pytest.fixture
+def project(blender, tmp_path):
+    """tmp_path/project/shot.blend: the conftest's shot (frames 5–8, 64 px), saved."""
+    folder = tmp_path / "project"
+    folder.mkdir()
+    conftest.build_shot(blender, folder / "unused")
+    blender.ops.wm.save_as_mainfile(filepath=str(folder / "shot.blend"))
+    return folder
+
+
+def _cli(*args, **kwargs):
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=300, **kwargs)
+
+
+def _state(root, new=None):
+    """Every file and folder under ``root`` (but the run's own new folder ``new``), files hashed."""
+    return {str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "dir"
+            for path in root.rglob("*") if new is None or (path != new and new not in path.parents)}
+
+
+def _refused(done, message, status=2):
+    """The command exited ``status`` with ``message`` in the first line of stderr and no traceback."""
+    assert done.returncode == status, done.stderr
+    first = (done.stderr.splitlines() or [""])[0]
+    assert message in first, done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+ARGUMENTS = [
+    (["--size", "32x32"], "32x32: each side must be from 64 to 4096 pixels"),
+    (["--size", "8192x64"], "8192x64: each side must be from 64 to 4096 pixels"),
+    (["--steps", "-2"], "argument --steps: '-2' is not a whole number from 1 to 150"),
+    (["--seed", "2147483648"], "argument --seed: '2147483648' is not a whole number from 0 to 2147483647"),
+    (["--window", "501"], "'501' is not a whole number from 0 to 500"),
+    (["--frames", "9-3"], "argument --frames: 9-3 is empty"),
+    (["--model", "models/sd15.safetensors"], "models/sd15.safetensors does not exist"),
+    (["--model", "./my-model"], "./my-model does not exist"),
+    (["--save-blend", "{root}/missing/copy.blend"], "the folder {root}/missing does not exist"),
+    (["--save-blend", "{root}/project"], "is a folder: name the .blend file to write"),
+    (["--save-blend", "{root}/project/../project/shot.blend"], "is the file being read"),
+    (["--save-blend", "{root}/link.blend"], "is the file being read"),
+    (["--out", "{root}/project/shot.blend"], "is a file, not a folder"),
+]
+
+
+@pytest.mark.parametrize("args, message", ARGUMENTS, ids=[" ".join(a) for a, _ in ARGUMENTS])
+def test_bad_arguments_are_refused_before_blender_opens_the_file(project, args, message):
+    root = project.parent
+    (root / "link.blend").symlink_to(project / "shot.blend")
+    before = _state(root)
+    args = [arg.format(root=root) for arg in args]
+    done = _cli("stylize", project / "shot.blend", "--out", root / "out", "--painter", "style", *args)
+    _refused(done, message.format(root=root))
+    assert "Read blend" not in done.stdout  # refused before Blender read the file
+    assert _state(root) == before
+
+
+def test_a_file_that_is_not_a_blend_is_refused(project):
+    notes = project / "notes.blend"
+    notes.write_text("a text file named like a .blend")
+    _refused(_cli("stylize", notes, "--out", project.parent / "out"), f"{notes} is not a .blend file")
+    cut = project / "cut.blend"
+    cut.write_bytes((project / "shot.blend").read_bytes()[:2000])
+    before = _state(project.parent)
+    _refused(_cli("stylize", cut, "--out", project.parent / "out"), f"{cut} cannot be opened by Blender")
+    assert _state(project.parent) == before
+
+
+def _save(bpy, project, change):
+    """Change the scene of project/shot.blend and save it again."""
+    bpy.ops.wm.open_mainfile(filepath=str(project / "shot.blend"))
+    change(bpy.context.scene)
+    bpy.ops.wm.save_mainfile()
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda scene: setattr(scene, "camera", None),
+     "cli: The scene has no active camera: add a camera and make it the scene camera"),
+    (lambda scene: setattr(scene.render, "resolution_percentage", 50),
+     "cli: The resolution 32x32 is too small: each side needs at least 64 px (--size)"),
+], ids=["no camera", "too small"])
+def test_a_bad_setting_in_the_file_exits_2_naming_the_option(blender, project, change, message):
+    _save(blender, project, change)
+    before = _state(project.parent)
+    _refused(_cli("stylize", project / "shot.blend", "--out", project.parent / "out", "--painter", "style"), message)
+    assert set(_state(project.parent)) <= set(before) | {"out", "out/Scene"}  # at most the empty shot folder
+
+
+def test_a_failed_run_leaves_no_result_folder_and_the_engine_status(project, tmp_path):
+    empty = tmp_path / "empty_model"
+    empty.mkdir()
+    before = _state(project)
+    done = _cli("stylize", project / "shot.blend", "--out", tmp_path / "out", "--model", empty, "--steps", "2")
+    _refused(done, "cli: ", status=3)  # the engine's status for a model that cannot be loaded
+    assert "cannot load" in done.stderr
+    shot = tmp_path / "out" / "Scene"
+    assert sorted(p.name for p in shot.iterdir()) == ["jobs", "passes"]  # no stylized_v001
+    assert _state(project) == before
+
+
+def _engines(marker):
+    """Pids of engine processes whose command line names ``marker`` (a test's folder)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if entry.name.isdigit() and "engine\0run" in command and marker in command:
+            pids.append(int(entry.name))
+    return pids
+
+
+def _start(args, marker):
+    """The CLI started in a session of its own, once its stdout printed a line with ``marker``."""
+    process = subprocess.Popen([*CLI, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        if marker in line:
+            return process
+    pytest.fail(f"the CLI ended before {marker!r}: {''.join(seen)}{process.stderr.read()}")
+
+
+def _gone_within(seconds, marker):
+    deadline = time.monotonic() + seconds
+    while _engines(marker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return not _engines(marker)
+
+
+SLOW_JOB = ["--model", "tiny", "--preset", "paper-3d", "--steps", "120"]  # a minute of denoising on 2 cores
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_no_engine_outlives_the_cli(project, tmp_path, how):
+    out = tmp_path / "out"
+    process = _start(["stylize", project / "shot.blend", "--out", out, *SLOW_JOB], "Denoise step")
+    assert _engines(str(out))
+    os.kill(process.pid, getattr(signal, how))  # the CLI alone, as a scheduler or `timeout` does
+    assert _gone_within(ENGINE_GONE_S, str(out)), "the engine outlived the CLI"
+    _, errors = process.communicate(timeout=60)
+    if how == "SIGTERM":
+        assert process.returncode == 130 and errors.splitlines() == ["cli: cancelled; the output folder is as it was"]
+    shot = out / "Scene"
+    assert sorted(p.name for p in shot.iterdir()) == ["jobs", "passes"]  # no result folder, not even an empty one
+    assert [p.name for p in (shot / "jobs").iterdir()] == ["job_v001.json"]  # and no cancel file
+
+
+def test_ctrl_c_stops_the_passes_and_keeps_the_cache_valid(project, tmp_path):
+    out = tmp_path / "out"
+    process = _start(["stylize", project / "shot.blend", "--out", out, "--painter", "style", "--frames", "1-40",
+                      "--size", "512x512"], "DiffSynth: Passes")
+    os.killpg(process.pid, signal.SIGINT)  # Ctrl-C in a terminal reaches the whole process group
+    _, errors = process.communicate(timeout=60)
+    assert process.returncode == 130, errors
+    assert errors.splitlines() == ["cli: Cancelled while rendering passes (rendered frames stay cached)"]
+    exrs = out / "Scene" / "passes" / "exr"
+    cached = sorted(p.stem for p in exrs.glob("*.exr"))
+    assert sorted(p.name for p in (out / "Scene").iterdir()) == ["passes"]  # the engine never started
+    assert 1 <= len(cached) < 40 and sorted(p.stem for p in exrs.iterdir() if p.suffix == ".json") == cached
+    assert not list(exrs.glob(".*"))  # no partial EXR
+    first = cached[0].removeprefix("frame_").lstrip("0")
+    done = _cli("passes", project / "shot.blend", "--out", out / "Scene", "--frames", f"{first}-{first}",
+                "--size", "512x512")
+    assert done.returncode == 0 and "(0 rendered)" in done.stdout, done.stderr  # the cache is used as it is
+
+
+def test_ctrl_c_in_the_engine_stage_is_one_line(project, tmp_path):
+    out = tmp_path / "out"
+    process = _start(["stylize", project / "shot.blend", "--out", out, *SLOW_JOB], "Denoise step")
+    os.killpg(process.pid, signal.SIGINT)
+    _, errors = process.communicate(timeout=60)
+    assert process.returncode == 130 and errors.splitlines() == ["cli: cancelled; the output folder is as it was"]
+    assert _gone_within(ENGINE_GONE_S, str(out))
+    assert not list((out / "Scene").glob("*stylized*"))
+
+
+def test_a_saved_copy_never_replaces_the_source_and_a_rerun_adds_a_version(project, tmp_path):
+    source = project / "shot.blend"
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    out, copy = tmp_path / "out", tmp_path / "copy.blend"
+    for version in (1, 2):
+        done = _cli("stylize", source, "--out", out, "--painter", "style", "--frames", "5-6", "--save-blend", copy)
+        assert done.returncode == 0, done.stderr
+        assert f"stylized_v00{version}" in done.stdout and copy.is_file()
+    assert hashlib.sha256(source.read_bytes()).hexdigest() == digest
