@@ -149,6 +149,30 @@ def test_bad_requests_name_the_problem(tmp_path, change, message):
         _request(tmp_path, **change(tmp_path))
 
 
+def test_request_errors_name_the_panel_or_the_cli_option(tmp_path):
+    with pytest.raises(RequestError) as raised:
+        _request(tmp_path, size=(8192, 64))
+    assert str(raised.value) == ("The resolution 8192x64 is too large: each side can be at most 4096 px "
+                                 "(DiffSynth panel: Width/Height)")
+    assert raised.value.text(cli=True) == ("The resolution 8192x64 is too large: each side can be at most 4096 px "
+                                           "(--size)")
+    with pytest.raises(RequestError) as raised:
+        _request(tmp_path, **_unwritable(tmp_path))
+    assert raised.value.text(cli=True).endswith(": choose another (--out)") and "panel" not in raised.value.text(True)
+    with pytest.raises(RequestError) as raised:
+        _request(tmp_path, has_camera=False)  # the same fix anywhere
+    assert raised.value.text(cli=True) == str(raised.value)
+
+
+def test_progress_counts_frames_and_blending_in_percent():
+    from diffsynth_render.contract import Progress
+    from diffsynth_render.core.stylize_run import progress_text
+
+    assert progress_text(Progress("denoise", 3, 20, 4, 4, 0.2, 12.0)) == "Denoise step 3/20, 4/4 frames, 12 s left"
+    assert progress_text(Progress("blend", 3, 20, 8, 12, 0.2)) == "Blend step 3/20, 66%"  # NNFs and blends, not frames
+    assert progress_text(Progress("paint", 0, 1, 2, 4, 0.5)) == "Paint, 2/4 frames"
+
+
 def test_sizes_round_to_a_multiple_of_eight_with_a_note():
     assert rounded_size(512, 512) == ((512, 512), "")
     assert rounded_size(250, 141) == ((248, 144), "250x141 rounded to 248x144 (multiple of 8)")

@@ -77,7 +77,6 @@ def _cancel_run(job, on_step, cancel):
 
 
 def test_cancel_file_stops_within_a_step_and_leaves_nothing(job):
-    out = job[0].parent / "out"
     status, after = _cancel_run(job, 2, lambda process: cancel_file(job[0]).write_text(""))
     assert status == 130
     assert after[-1]["event"] == "error" and after[-1]["kind"] == "cancelled"

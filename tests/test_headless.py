@@ -206,3 +206,77 @@ def test_a_saved_copy_never_replaces_the_source_and_a_rerun_adds_a_version(proje
         assert done.returncode == 0, done.stderr
         assert f"stylized_v00{version}" in done.stdout and copy.is_file()
     assert hashlib.sha256(source.read_bytes()).hexdigest() == digest
+
+
+@pytest.fixture
+def style_job(tmp_path):
+    """A style job (64 px, frames 1–``n``) over the EXRs of a sliding box: ``write(n)`` → its path."""
+    import json
+
+    from diffsynth_render.contract import frame_name
+    from diffsynth_render.testing.synthetic_passes import box_passes, write_pass_exr
+
+    (tmp_path / "exr").mkdir()
+
+    def write(frames, **fields):
+        exrs = [str(write_pass_exr(tmp_path / "exr" / frame_name(f, ".exr"), box_passes(f, size=64)))
+                for f in range(1, frames + 1)]
+        raw = {"schema": 1, "output": "out", "size": [64, 64], "painter": "style",
+               "passes": {"frames": exrs, "derived": "derived"}, "smoothing": {"window": 2}, **fields}
+        path = tmp_path / "job.json"
+        path.write_text(json.dumps(raw))
+        return path
+
+    return write
+
+
+@pytest.mark.parametrize("output, message", [
+    ("job.json/out", "job.json/out cannot be written (Not a directory)"),
+    ("job.json", "job.json is a file, not a folder"),
+    (".", "holds files that are not an earlier result (exr, job.json): choose a new folder"),
+], ids=["under a file", "a file", "not a result"])
+def test_engine_run_refuses_an_output_folder_before_any_work(style_job, output, message):
+    path = style_job(3, output=output)
+    before = _state(path.parent)
+    status, events = conftest.run_engine(path)
+    assert status == 2 and [e["event"] for e in events] == ["error"]  # no progress: nothing derived or loaded
+    assert events[0]["kind"] == "job" and any(message in problem for problem in events[0]["problems"]), events
+    assert _state(path.parent) == before
+
+
+def test_a_shorter_run_replaces_an_older_longer_result_whole(style_job):
+    status, _ = conftest.run_engine(style_job(6))
+    out = style_job(6).parent / "out"
+    assert status == 0 and len(list(out.glob("frame_*.png"))) == 6
+    status, _ = conftest.run_engine(style_job(3))
+    assert status == 0
+    assert sorted(p.name for p in out.iterdir()) == ["frame_0001.png", "frame_0002.png", "frame_0003.png",
+                                                     "result.json"]
+    assert sorted(p.name for p in out.parent.iterdir() if p.name.startswith(".")) == []  # no partial left
+
+
+STUCK = """
+import sys, time
+from pathlib import Path
+from diffsynth_render.engine.worker import Events, StopRequest
+folder = Path(sys.argv[1])
+folder.mkdir()
+stop = StopRequest(Events(jsonl=True), folder.with_suffix(".cancel"), folder)
+print("ready", flush=True)
+time.sleep(120)  # work that never reaches a check (a model load, one long computation)
+"""
+
+
+def test_a_job_that_reaches_no_check_still_ends_soon_after_sigterm(tmp_path):
+    import json
+
+    from diffsynth_render.contract import STOP_GRACE_S
+
+    folder = tmp_path / ".out.partial"
+    process = subprocess.Popen([sys.executable, "-c", STUCK, str(folder)], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline() == "ready\n"
+    signalled = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    last = json.loads(process.stdout.readline())
+    assert process.wait(timeout=STOP_GRACE_S + 10) == 130 and time.monotonic() - signalled < STOP_GRACE_S + 5
+    assert last["event"] == "error" and last["kind"] == "cancelled" and not folder.exists()
