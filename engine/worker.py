@@ -2,11 +2,11 @@
 
 Progress goes to stdout as JSON lines (``--progress jsonl``: ``progress`` events, then one
 ``done`` or ``error``; ``contract`` defines them) or as a bar on stderr. A job that names pass
-EXRs has its controls, guides and flows derived from them first. SIGTERM, SIGINT or a file
-named ``cancel`` in the output folder stop the job within one denoising step. Frames are
-written (each to a temporary name, then renamed) after the last step, then ``result.json``; a
-stopped or failed job leaves only complete frames and never a ``result.json``. ``--chunk K/N``
-renders one chunk of a job split for a farm into a folder of its own, swapped in when complete.
+EXRs has its controls, guides and flows derived from them first. SIGTERM, SIGINT, the job's
+cancel file (``contract.cancel_file``) or, with ``--stop-with-stdin``, stdin closing stop the job
+within one denoising step. The frames and then ``result.json`` go into a temporary folder put in
+the place of the output folder when complete: a stopped or failed job leaves the output folder as
+it was. ``--chunk K/N`` renders one chunk of a job split for a farm into a folder of its own.
 """
 
 import dataclasses
