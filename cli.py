@@ -347,9 +347,8 @@ def run_stylize(args):
     except RuntimeError as error:  # the operator's ERROR report
         finished, message = False, _first_line(error)
     if not finished:
-        print(f"cli: {message}", file=sys.stderr)
-        if wm.diffsynth_error_kind == "missing-packages":
-            print("cli: or name a Python that has them with --engine-python", file=sys.stderr)
+        other_python = "; or name a Python that has them (--engine-python)"
+        print(f"cli: {message}{other_python if wm.diffsynth_error_kind == 'missing-packages' else ''}", file=sys.stderr)
         return ERROR_KINDS.get(wm.diffsynth_error_kind, Exit.FAILED)
     print(f"cli: frames in {settings.last_output}")
     if args.save_blend:

@@ -301,7 +301,7 @@ def _write_result(job, names, timings, details):
 def _failure(events, error):
     if isinstance(error, ImportError):
         return events.error("missing-packages", f"the engine's Python lacks {error.name or error}: install the "
-                            "engine's dependencies (Install Dependencies in the add-on's preferences)")
+                            f"engine's dependencies (engine/requirements.txt) into {sys.executable}")
     from .errors import first_line
     from .models import ModelError
 
