@@ -60,9 +60,13 @@ class StylePainter:
 
         self.settings = settings
         self.network = StyleTransfer(device=_onnx_device(device))
-        self.style_image = None
+        self.style_image, self.notes = None, []
         if settings.image:
             with Image.open(settings.image) as image:
+                if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+                    # what lies under transparent pixels is arbitrary (often black): paper white instead
+                    image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image.convert("RGBA"))
+                    self.notes.append("the style image's transparent parts are read as white")
                 self.style_image = image.convert("RGB")
 
     @property

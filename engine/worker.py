@@ -234,7 +234,7 @@ def _paint(job, inputs, timings, events, stop):
         timings["blend"] = time.perf_counter() - blending
     if keyframes:
         frames = _carried(job, inputs, frames, timings, events, stop)
-    return np.clip(frames, 0, 1), {"device": painter.device, "style": settings.describe()}
+    return np.clip(frames, 0, 1), {"device": painter.device, "style": settings.describe(), "notes": painter.notes}
 
 
 def _carried(job, inputs, painted, timings, events, stop):

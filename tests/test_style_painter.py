@@ -85,6 +85,27 @@ def test_styles_and_style_images_paint_different_frames(style_job, tmp_path):
             assert np.abs(painted[first] - painted[second]).mean() > 0.02, (first, second)
 
 
+def test_a_style_image_s_transparent_parts_read_as_white_and_the_result_says_so(style_job, tmp_path):
+    path, raw = style_job
+    rows = np.arange(64)[:, None, None]
+    stripes = np.where((rows // 8) % 2, [40, 200, 250], [120, 20, 10]).astype(np.uint8) * np.ones((64, 64, 3), np.uint8)
+    hidden = np.dstack([stripes, np.full((64, 64), 255, np.uint8)])
+    hidden[32:, :, :3], hidden[32:, :, 3] = (0, 0, 255), 0  # transparent, red beneath
+    white = stripes.copy()
+    white[32:] = 255
+    cv2.imwrite(str(tmp_path / "hidden.png"), hidden)
+    cv2.imwrite(str(tmp_path / "white.png"), white)
+    painted, notes = {}, {}
+    for name in ("hidden", "white"):
+        job = {**raw, "output": name, "style": {"image": str(tmp_path / f"{name}.png")}, "smoothing": {"final": False}}
+        status, events = run_engine(_write(path, job))
+        assert status == 0, events[-1]
+        painted[name] = _frames(path.parent / name)
+        notes[name] = json.loads((path.parent / name / "result.json").read_text())["notes"]
+    assert np.abs(painted["hidden"] - painted["white"]).max() <= 1 / 255
+    assert notes == {"hidden": ["the style image's transparent parts are read as white"], "white": []}
+
+
 BAD_STYLES = [
     ({"style": {"builtin": 26}}, "style.builtin: style 26 does not exist: the built-in styles are 0 to 25"),
     ({"style": {"builtin": "3:x,12"}}, "style.builtin: '3:x,12' is not a style number or a mix like 3:0.5,12:0.5"),
