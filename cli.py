@@ -190,7 +190,7 @@ def _size(text):
         width, height = (int(part) for part in text.lower().split("x"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a size like 512x512") from None
-    if not MIN_SIZE <= min(width, height) or max(width, height) > MAX_SIZE:
+    if min(width, height) < MIN_SIZE or max(width, height) > MAX_SIZE:
         raise argparse.ArgumentTypeError(f"{text}: each side must be from {MIN_SIZE} to {MAX_SIZE} pixels")
     return width, height
 
@@ -234,9 +234,10 @@ def _folder(text):
 
 
 def _model(text):
-    """tiny, a folder or file that exists, or a Hugging Face id."""
-    if text == "tiny" or os.path.exists(text):
-        return text
+    """tiny, a folder or file that exists, or a Hugging Face id (never a model file's name or a
+    path from /, . or ~)."""
+    if text == "tiny" or os.path.exists(os.path.expanduser(text)):
+        return text if text == "tiny" else os.path.expanduser(text)
     if HUB_ID.fullmatch(text) and not text.lower().endswith(MODEL_FILE_SUFFIXES) and not text.startswith("."):
         return text
     raise argparse.ArgumentTypeError(f"{text} does not exist (and is not a Hugging Face id like owner/name)")

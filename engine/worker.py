@@ -370,7 +370,9 @@ class StopRequest:
         self.requested = True
 
     def _deadline(self):
-        if self._wakeup.recv(1) and not self._released.wait(STOP_GRACE_S):
+        with self._wakeup:  # b"" once release() closes the other end
+            signalled = self._wakeup.recv(1)
+        if signalled and not self._released.wait(STOP_GRACE_S):
             self._remove_leftovers()
             self.events.error("cancelled", f"cancelled; stopped after {STOP_GRACE_S:g} s without reaching a "
                               "point to stop at; the output folder is as it was")
