@@ -47,6 +47,7 @@ from .contract import (
     PAINTERS,
     PRESETS,
     Exit,
+    first_line,
     frame_name,
     parse_keyframes,
     style_weights,
@@ -288,7 +289,7 @@ def open_shot(blend):
     try:
         bpy.ops.wm.open_mainfile(filepath=str(blend))
     except RuntimeError as error:
-        reason = _first_line(error).rpartition(": ")[2]  # after Blender's "Loading ... failed: ..."
+        reason = _operator_error(error).rpartition(": ")[2]  # after Blender's "Loading ... failed: ..."
         raise UsageError(f"{blend} cannot be opened by Blender {bpy.app.version_string}: {reason}") from None
     # `python -m` imported the package before Blender did; stamped as Blender stamps what it imports,
     # it is enabled as it is instead of being reloaded with a "changed on disk" message.
@@ -346,7 +347,7 @@ def run_stylize(args):
         finished = bpy.ops.diffsynth.stylize() == {"FINISHED"}
         message = wm.diffsynth_stage
     except RuntimeError as error:  # the operator's ERROR report
-        finished, message = False, _first_line(error)
+        finished, message = False, _operator_error(error)
     if not finished:
         other_python = "; or name a Python that has them (--engine-python)"
         print(f"cli: {message}{other_python if wm.diffsynth_error_kind == 'missing-packages' else ''}", file=sys.stderr)
@@ -487,9 +488,9 @@ def set_model(settings, model):
         settings.model_kind, settings.hub_id = "HUB", model
 
 
-def _first_line(error):
+def _operator_error(error):
     """The first line of an operator's error, without Blender's 'Error: '."""
-    return (str(error).strip().splitlines() or [type(error).__name__])[0].removeprefix("Error: ")
+    return first_line(error).removeprefix("Error: ")
 
 
 def main(argv=None):

@@ -248,6 +248,11 @@ class Exit(enum.IntEnum):
 
 STOP_GRACE_S = 5.0  # after SIGTERM or SIGINT, the longest an engine command goes on before it ends
 
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none)."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
 # The kind of an error event, and the exit status that goes with it.
 ERROR_KINDS = {"job": Exit.BAD_INPUT, "input": Exit.BAD_INPUT, "model": Exit.MODEL,
                "out-of-memory": Exit.OUT_OF_MEMORY, "missing-packages": Exit.MISSING_PACKAGES,

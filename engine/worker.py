@@ -31,6 +31,7 @@ from ..contract import (
     Progress,
     cancel_file,
     event_line,
+    first_line,
     replace_folder,
     result_folder,
     write_text_atomically,
@@ -302,7 +303,6 @@ def _failure(events, error):
     if isinstance(error, ImportError):
         return events.error("missing-packages", f"the engine's Python lacks {error.name or error}: install the "
                             f"engine's dependencies (engine/requirements.txt) into {sys.executable}")
-    from .errors import first_line
     from .models import ModelError
 
     if isinstance(error, ModelError):

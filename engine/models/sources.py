@@ -10,7 +10,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from ..errors import first_line
+from ...contract import first_line
 from .components import CONTROLNET_PREFIX, MANIFEST, PARTS, Components
 from .sd15_configs import has_tokenizer, write_config_folder
 
