@@ -137,7 +137,8 @@ def _seam_frames(job, seam, pair, folders, events, stop):
                   for folder, weight in zip(folders, (1 - fade, fade)) if weight > 0]
         bits = images[0][1]
         frames.append(images[0][0] if len(images) == 1 else (1 - fade) * images[0][0] + fade * images[1][0])
-    _, guides, flows = read_inputs(_guides_only(job.part(low, high, None)))
+    inputs = read_inputs(_guides_only(job.part(low, high, None)))
+    guides, flows = inputs.guides, inputs.flows
     steps = job.settings.steps
 
     def progress(done, total):

@@ -94,8 +94,8 @@ def run(args):
             anchor = job.part(job.anchor, job.anchor + 1, partial) if job.painter == "diffusion" else None
         else:
             part, anchor = dataclasses.replace(job, output=partial), None
-        names, seconds = _render(part, events, stop, anchor)
-        return events.done(replace_folder(partial, folder), names, seconds)
+        names, seconds, notes = _render(part, events, stop, anchor)
+        return events.done(replace_folder(partial, folder), names, seconds, notes)
 
     return guarded(events, stop, work)
 
@@ -140,7 +140,7 @@ def _render(job, events, stop, anchor=None):
         _derive(job, events, stop, anchor)
         timings["derive"] = time.perf_counter() - started
     inputs = read_inputs(job)
-    anchor_controls = read_inputs(anchor)[0] if anchor else None
+    anchor_controls = read_inputs(anchor).controls if anchor else None
     timings["read"] = time.perf_counter() - started - timings.get("derive", 0.0)
     if job.painter == "style":
         frames, details = _paint(job, inputs, timings, events, stop)
@@ -150,8 +150,9 @@ def _render(job, events, stop, anchor=None):
     names = _write_frames(job, frames, stop, events)
     timings["write"] = time.perf_counter() - written
     timings["total"] = time.perf_counter() - started
+    details["notes"] = inputs.notes + details.get("notes", [])
     _write_result(job, names, timings, details)
-    return names, timings["total"]
+    return names, timings["total"], details["notes"]
 
 
 def _diffuse(job, inputs, timings, events, stop, anchor_controls=None):
@@ -164,7 +165,7 @@ def _diffuse(job, inputs, timings, events, stop, anchor_controls=None):
     from .pipeline import DiffSynthPipeline
     from .progress import StageTimer
 
-    controls, guides, flows = inputs
+    controls, guides, flows, _ = inputs
     settings, keyframes = job.settings, job.keyframes
     if keyframes:  # the DiffSynth loop on the keyframes alone, as a shot of their own
         from .keyframe_mode import keyframe_blend, keyframe_shot
@@ -206,7 +207,7 @@ def _paint(job, inputs, timings, events, stop):
     from ..shot.base_images import base_image
     from .style_painter import StylePainter
 
-    _, guides, flows = inputs
+    guides, flows = inputs.guides, inputs.flows
     settings, keyframes = job.settings, job.keyframes
     painted = list(keyframes or range(len(guides)))
     loading = time.perf_counter()
@@ -242,7 +243,7 @@ def _carried(job, inputs, painted, timings, events, stop):
     """The whole shot from its painted keyframes."""
     from .keyframe_mode import carry_keyframes
 
-    _, guides, flows = inputs
+    guides, flows = inputs.guides, inputs.flows
     carrying = time.perf_counter()
     frames = carry_keyframes(guides, flows, job.keyframes, painted, job.settings.blend,
                              _stage_progress(events, "carry", job.settings.steps, stop))
@@ -434,11 +435,15 @@ class Events:
             self._bar = self._bar or ProgressBar(self.command)
             self._bar(round(self.fraction * 1000), 1000)
 
-    def done(self, output, names, seconds):
+    def done(self, output, names, seconds, notes=()):
+        """Report the frames written (``notes``: what was left out, shown on a terminal; result.json
+        keeps them too); returns the exit status."""
         if self.jsonl:
             self._emit(Done(str(output), len(names), round(seconds, 2)))
         else:
             print(f"{self.command}: {len(names)} frames written to {output} in {seconds:.1f} s", file=sys.stderr)
+            for note in notes:
+                print(f"  note: {note}", file=sys.stderr)
         return Exit.DONE
 
     def error(self, kind, message, problems=()):

@@ -156,6 +156,24 @@ def test_bad_frames_give_one_error_event(job, damage, kind, status, message):
     assert events[0]["kind"] == kind and any(message in p for p in events[0]["problems"]), events[0]
 
 
+def test_an_alpha_channel_in_the_inputs_is_left_out_with_a_note(job, capsys):
+    path, raw = job
+    main(["run", str(path)])
+    opaque = {p.name: p.read_bytes() for p in (path.parent / "out").glob("*.png")}
+    capsys.readouterr()
+    rng = np.random.default_rng()
+    for frame in sorted((path.parent / "depth").iterdir())[1:]:  # the first frame stays RGB
+        colour = cv2.imread(str(frame))
+        alpha = (rng.random((SIZE, SIZE, 1)) * 255).astype(np.uint8)
+        cv2.imwrite(str(frame), np.concatenate([colour, alpha], axis=2))
+    assert main(["run", str(path)]) == 0
+    note = "controls.depth.frames: the alpha channel of its PNGs is not used (0001.png is the first)"
+    assert capsys.readouterr().err.splitlines()[-1] == f"  note: {note}"
+    out = path.parent / "out"
+    assert json.loads((out / "result.json").read_text())["notes"] == [note]
+    assert {p.name: p.read_bytes() for p in out.glob("*.png")} == opaque  # the colour alone was used
+
+
 def test_missing_model_file_gives_a_model_error(job):
     path, raw = job
     raw["controls"]["depth"]["model"] = str(path.parent / "missing_depth.safetensors")
