@@ -39,12 +39,13 @@ def read_inputs(job):
 def _stack(field, files, size, problems, notes, colour=False):
     frames, alpha_noted = [], False
     for path in files:
+        png = path.suffix.lower() == PNG  # a 4-channel .npy is a flow field, not colour and alpha
         try:
-            image, _ = read_image(path, alpha=path.suffix.lower() == PNG)
+            image, _ = read_image(path, alpha=png)
         except ValueError as error:
             problems.append(f"{field}: {error}")
             return None
-        if path.suffix.lower() == PNG and image.shape[2] == 4:
+        if png and image.shape[2] == 4:
             image = image[..., :3]
             if not alpha_noted:
                 notes.append(f"{field}: the alpha channel of its PNGs is not used ({path.name} is the first)")
