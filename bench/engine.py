@@ -49,7 +49,7 @@ def measure(model, device, frames, size):
     from diffsynth_render.engine.diffusion_settings import ControlSettings, DiffusionSettings, preset_values
     from diffsynth_render.engine.models import build_tiny
     from diffsynth_render.engine.pipeline import DiffSynthPipeline
-    from diffsynth_render.engine.progress import StageTimer
+    from diffsynth_render.engine.progress import StageClock
 
     device, dtype = resolve_device(device)
     started = time.perf_counter()
@@ -74,9 +74,9 @@ def measure(model, device, frames, size):
             patch_blender = PatchBlender(guides, settings.blend)
             patch_blender.prepare()
             nnf_s = time.perf_counter() - started
-        timer = StageTimer()
+        timer = StageClock()
         started = time.perf_counter()
-        pipeline(settings, controls, deflicker=patch_blender, progress=lambda stage, *rest: timer(stage))
+        pipeline(settings, controls, deflicker=patch_blender, progress=timer.mark)
         if device.type == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - started

@@ -11,9 +11,10 @@ from .deflicker.motion import keyframe_flows
 
 
 def keyframe_shot(guides, flows, keyframes):
-    """(guides, flows) of the shot made of the keyframes alone; flows None without flows."""
+    """(guides, flows) of the shot made of the keyframes alone, frame sequences made when asked;
+    flows None without flows."""
     keys = list(keyframes)
-    return guides[keys], None if flows is None else keyframe_flows(flows, keys).numpy()
+    return guides[keys], None if flows is None else keyframe_flows(flows, keys)
 
 
 def keyframe_blend(blend: BlendSettings, keyframes) -> BlendSettings:
@@ -24,7 +25,8 @@ def keyframe_blend(blend: BlendSettings, keyframes) -> BlendSettings:
 
 
 def carry_keyframes(guides, flows, keyframes, painted, blend, progress=None):
-    """Every frame (N, H, W, 3) of the shot from its ``painted`` keyframes (K, H, W, 3), through
-    the shot's guides and flows (``KeyframeCarrier``)."""
-    carrier = KeyframeCarrier(guides, keyframes, blend, flows, surfaces(guides))
-    return carrier(painted, progress)
+    """Every frame of the shot in order, as (index, (H, W, 3) tensor), from its ``painted``
+    keyframes (a sequence of K frames, asked for as needed), through the shot's guides and flows
+    (``KeyframeCarrier``)."""
+    carrier = KeyframeCarrier(guides, keyframes, blend, flows, surfaces(guides), keep_fields=False)
+    return carrier.stream(painted, progress)

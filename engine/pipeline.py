@@ -9,6 +9,7 @@ same noise, and self-attention looks across frames (``attention``).
 
 import torch
 
+from ..shot.frames import Frames, Recent
 from . import attention, latents
 from .memory_budget import frames_per_batch
 
@@ -23,14 +24,25 @@ class DiffSynthPipeline:
         self.device, self.dtype = torch.device(device), dtype
         self.layout = None  # made for each render
         self.batch_frames = None  # frames per model call in the current render
+        self.frame_size = None  # (H, W) of the current render's frames
 
     @torch.no_grad()
     def __call__(self, settings, controls, guides=None, flows=None, deflicker=None, progress=None, anchor=False):
-        """Stylized frames (N, H, W, 3) float32 in [0, 1] on the CPU.
+        """Stylized frames (N, H, W, 3) float32 in [0, 1] on the CPU: ``stream``'s frames, gathered."""
+        frames = [frame for _, frame in self.stream(settings, controls, guides, flows, deflicker, progress, anchor)]
+        return torch.stack(frames)
 
-        ``controls``: ControlNet name → control images (N, 3, H, W) in [0, 1]; ``guides`` (N, H,
-        W, C) and ``flows`` feed the ``PatchBlender`` made once for the shot (or pass ``deflicker``,
-        any ``deflicker(frames, progress)`` on (N, H, W, 3) frames).
+    @torch.no_grad()
+    def stream(self, settings, controls, guides=None, flows=None, deflicker=None, progress=None, anchor=False):
+        """Each stylized frame in order, as (index, (H, W, 3) float32 in [0, 1] on the CPU).
+
+        ``controls``: ControlNet name → control images, (N, 3, H, W) in [0, 1] or
+        ``shot.frames.Frames`` (N, H, W, 3) read a batch at a time; ``guides`` (N, H, W, C) and
+        ``flows`` feed the ``PatchBlender`` made once for the shot (or pass ``deflicker``, any
+        ``deflicker(frames, progress)`` on (N, H, W, 3) frames; one with ``stream`` like
+        ``PatchBlender``'s is given the frames one window at a time). Only latents are held for
+        the whole shot: at a smoothing step frames are decoded as the blend asks for them and
+        encoded as they come out of it.
         ``progress(stage, step, steps, done, total)`` is called after each piece of work (stage:
         denoise, decode, blend or encode); an exception raised there stops the render.
         ``anchor``: the first control frame is the anchor of a longer shot this is a chunk of,
@@ -38,13 +50,14 @@ class DiffSynthPipeline:
         attends to it; it is neither blended nor returned (``guides`` and ``flows`` leave it out).
         """
         report = progress or (lambda *args: None)
+        controls = {name: as_control_frames(images) for name, images in controls.items()}
         count, height, width = _shot_shape(controls, self.parts.controlnets, settings)
+        self.frame_size = (height, width)
         own = slice(int(anchor), None)  # the frames rendered
         scheduler = self.parts.scheduler
         scheduler.set_timesteps(settings.steps, device=self.device)
         prompts = self._encode_prompts(settings)
         noisy = self._initial_noise(settings.seed, count, height, width)
-        controls = {name: images.to(self.device, self.dtype) for name, images in controls.items()}
         if settings.smoothing and deflicker is None:
             deflicker = self._patch_blender(settings, guides, flows, count - own.start)
         self.layout = attention.FrameLayout(detached=anchor)
@@ -59,14 +72,13 @@ class DiffSynthPipeline:
                 if step in settings.smoothing_steps:
                     noise[own] = self._smooth(noisy[own], noise[own], timestep, settings, deflicker, report, step)
                 noisy = scheduler.step(noise, timestep, noisy).prev_sample
-            pixels = latents.decode(self.parts.vae, noisy[own], settings.vae_frames)
-            report("decode", settings.steps, settings.steps, len(pixels), len(pixels))
-            frames = latents.to_unit(pixels)
-            if settings.final_smoothing:
-                frames = self._blend(deflicker, frames, settings.steps, settings.steps, report)
         finally:
             attention.uninstall(models)
-        return frames.clamp(0, 1).cpu()
+        decoded = self._decoded(noisy[own], settings, settings.steps, report, (height, width))
+        frames = _blended(deflicker, decoded, settings.steps, settings.steps, report) if settings.final_smoothing \
+            else enumerate(decoded)
+        for index, frame in frames:
+            yield index, frame.clamp(0, 1).cpu()
 
     def _encode_prompts(self, settings):
         texts = [settings.negative_prompt, settings.prompt] if settings.guidance_scale > 1 else [settings.prompt]
@@ -128,7 +140,8 @@ class DiffSynthPipeline:
             scale = settings.controls[name].scale_at(step, settings.steps)
             if scale == 0:
                 continue
-            condition = images[frames].repeat(copies, 1, 1, 1)
+            condition = torch.stack([torch.as_tensor(images[frame]) for frame in frames]).permute(0, 3, 1, 2)
+            condition = condition.to(self.device, self.dtype).repeat(copies, 1, 1, 1)
             d, m = self.parts.controlnets[name](sample, timestep, encoder_hidden_states=text, controlnet_cond=condition,
                                                 conditioning_scale=scale, return_dict=False)
             down = d if down is None else [a + b for a, b in zip(down, d)]
@@ -144,19 +157,61 @@ class DiffSynthPipeline:
         """ε̄ for the blended video at this step (Alg. 1, lines 4–8)."""
         alpha_bar = self.parts.scheduler.alphas_cumprod[int(timestep)].to(self.device, torch.float32)
         x0 = latents.x0_from_noise(noisy.float(), noise.float(), alpha_bar).to(self.dtype)
-        frames = latents.to_unit(latents.decode(self.parts.vae, x0, settings.vae_frames))
-        report("decode", step, settings.steps, len(noisy), len(noisy))
-        frames = self._blend(deflicker, frames, step, settings.steps, report)
-        blended = latents.encode(self.parts.vae, latents.from_unit(frames, x0), settings.vae_frames)
-        report("encode", step, settings.steps, len(noisy), len(noisy))
+        frames = _blended(deflicker, self._decoded(x0, settings, step, report, self.frame_size), step, settings.steps,
+                          report)
+        blended = torch.empty_like(x0)
+        pending = []  # blended frames waiting to be encoded, a slice of the VAE's at a time
+
+        def encode():
+            first = pending[0][0]
+            pixels = latents.from_unit(torch.stack([frame for _, frame in pending]), x0)
+            blended[first: first + len(pending)] = latents.encode(self.parts.vae, pixels, settings.vae_frames)
+            report("encode", step, settings.steps, first + len(pending), len(x0))
+            pending.clear()
+
+        for index, frame in frames:
+            pending.append((index, frame))
+            if len(pending) == settings.vae_frames:
+                encode()
+        if pending:
+            encode()
         return latents.noise_from_x0(noisy.float(), blended.float(), alpha_bar).to(self.dtype)
 
-    @staticmethod
-    def _blend(deflicker, frames, step, steps, report):
-        def blend_progress(done, total):
-            report("blend", step, steps, done, total)
+    def _decoded(self, x0, settings, step, report, size_hw):
+        """``Frames`` (N, H, W, 3) float32 in [0, 1], not clamped: the latents ``x0`` decoded when
+        asked for, a slice of ``vae_frames`` at a time (the slices the whole shot would be
+        decoded in), the last two slices kept."""
+        size = settings.vae_frames
 
-        return torch.as_tensor(deflicker(frames, blend_progress))
+        def decode(number):
+            part = x0[number * size: (number + 1) * size]
+            pixels = latents.to_unit(latents.decode(self.parts.vae, part, size))
+            report("decode", step, settings.steps, number * size + len(part), len(x0))
+            return pixels
+
+        slices = Recent(Frames(-(-len(x0) // size), (), decode), 2)
+        return Frames(len(x0), (*size_hw, 3), lambda index: slices[index // size][index % size])
+
+
+def _blended(deflicker, frames, step, steps, report):
+    """(index, frame) of each of ``frames`` (``Frames``) through ``deflicker``, in order: a
+    ``stream`` takes them a window at a time; a plain ``deflicker(frames, progress)`` gets them
+    gathered."""
+    def blend_progress(done, total):
+        report("blend", step, steps, done, total)
+
+    if hasattr(deflicker, "stream"):
+        return deflicker.stream(frames, blend_progress)
+    gathered = torch.as_tensor(deflicker(torch.stack(list(frames)), blend_progress))
+    return enumerate(gathered)
+
+
+def as_control_frames(images):
+    """Control images as ``Frames`` (N, H, W, 3): as they are, or from an (N, 3, H, W) array or tensor."""
+    if isinstance(images, Frames):
+        return images
+    images = torch.as_tensor(images)
+    return Frames(len(images), (*images.shape[2:], images.shape[1]), lambda index: images[index].permute(1, 2, 0))
 
 
 def frame_batches(count, size):
@@ -174,9 +229,9 @@ def _shot_shape(controls, controlnets, settings):
             raise ValueError(f"control images for {name!r}, but no such ControlNet is loaded ({loaded})")
         if name not in settings.controls:
             raise ValueError(f"no settings for ControlNet {name!r}")
-    count, channels, height, width = next(iter(shapes.values()))
+    count, height, width, channels = next(iter(shapes.values()))
     if len(set(shapes.values())) > 1 or channels != 3:
-        raise ValueError(f"control images must all be (N, 3, H, W) alike; got {shapes}")
+        raise ValueError(f"control images must all be (N, H, W, 3) alike; got {shapes}")
     if height % 8 or width % 8:
         raise ValueError(f"frame size {width}x{height} must be a multiple of 8")
     return count, height, width

@@ -1,5 +1,6 @@
 """Progress of engine commands on stderr: a bar on a terminal, plain lines in a log."""
 
+import contextlib
 import sys
 import time
 
@@ -32,16 +33,44 @@ class ProgressBar:
         self.stream.flush()
 
 
-class StageTimer:
-    """A render ``progress`` callback that charges the time since its previous call to the stage
-    just reported (the pipeline reports after each piece of work); ``seconds`` by stage."""
+class StageClock:
+    """Seconds spent in each stage of a render whose stages interleave and nest (a blend asks
+    for a frame to be painted, a write takes each frame as it comes): time goes to the stage
+    innermost at the moment. Stages are marked by ``with clock(stage)``, by ``charged`` for the
+    steps of an iterator, or by ``mark(stage)`` (the time since the previous mark or boundary:
+    for a loop that reports after each piece of work). ``seconds`` by stage."""
 
     def __init__(self):
-        self.seconds = {}
-        self._last = time.perf_counter()
+        self.seconds, self._stack, self._cursor = {}, [], time.perf_counter()
 
-    def __call__(self, stage, *ignored):
+    def _charge(self, stage):
         now = time.perf_counter()
-        self.seconds[stage] = self.seconds.get(stage, 0.0) + now - self._last
-        self._last = now
+        if stage is not None:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + now - self._cursor
+        self._cursor = now
 
+    @contextlib.contextmanager
+    def __call__(self, stage):
+        self._charge(self._stack[-1] if self._stack else None)
+        self._stack.append(stage)
+        try:
+            yield
+        finally:
+            self._charge(self._stack.pop())
+
+    def mark(self, stage, *ignored):
+        """Charge the time since the previous mark or boundary to ``stage`` (the extra arguments
+        let it stand as a render's ``progress(stage, step, steps, done, total)``)."""
+        self._charge(stage)
+
+    def charged(self, iterator, stage=None):
+        """``iterator``'s items, the time to make each charged to ``stage`` (None: left to the
+        marks the iterator makes itself)."""
+        iterator = iter(iterator)
+        while True:
+            with self(stage) if stage else contextlib.nullcontext():
+                try:
+                    item = next(iterator)
+                except StopIteration:
+                    return
+            yield item

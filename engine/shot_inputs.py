@@ -1,60 +1,88 @@
-"""Reading a job's frames: control images, guide passes and optional flow, checked for size."""
+"""A job's frames: control images, guide passes and optional flow, checked for size up front
+and read one frame at a time when a stage asks for it (``shot.frames.Frames``)."""
 
 from typing import NamedTuple
 
 import numpy as np
 
-from .image_sequences import PNG, read_image
+from ..shot.frames import Frames, stacked
+from .image_sequences import NPY, PNG, read_image
 from .job import JobError
+
+PNG_CHANNELS = {"P": 3, "PA": 4, "LA": 4}  # as OpenCV reads them: a palette as colour, grey + alpha as BGRA
 
 
 class ShotInputs(NamedTuple):
-    """A job's frames as arrays, and what was left out of them (for result.json's notes)."""
+    """A job's frames, read when asked for, and what was left out of them (for result.json's notes)."""
 
-    controls: dict  # name → (N, 3, H, W) float32
-    guides: np.ndarray  # (N, H, W, C) float32
-    flows: np.ndarray | None  # (N, H, W, 2 or 4) float32
+    controls: dict  # name → Frames (N, H, W, 3) float32
+    guides: Frames  # (N, H, W, C) float32
+    flows: Frames | None  # (N, H, W, 2 or 4) float32
     notes: list
 
 
 def read_inputs(job):
-    """The job's ``ShotInputs``. An alpha channel in a PNG is no guide and no ControlNet input:
-    it is left out, and a note per field says so.
+    """The job's ``ShotInputs``. Every file's size and channels are checked here, from its
+    header; its pixels are read when a stage asks for the frame. An alpha channel in a PNG is no
+    guide and no ControlNet input: it is left out, and a note per field says so.
 
     Raises ``JobError`` naming the field and file of an unreadable frame or one of the wrong size.
     """
     problems, notes = [], []
-    controls = {name: _stack(f"controls.{name}.frames", files, job.size, problems, notes, colour=True)
+    controls = {name: _frames(f"controls.{name}.frames", files, job.size, problems, notes, colour=True)
                 for name, files in job.controls.items()}
-    guides = [_stack(f"guides[{i}]", files, job.size, problems, notes) for i, files in enumerate(job.guides)]
-    flows = None if job.flow is None else _stack("flow", job.flow, job.size, problems, notes)
+    guides = [_frames(f"guides[{i}]", files, job.size, problems, notes) for i, files in enumerate(job.guides)]
+    flows = None if job.flow is None else _frames("flow", job.flow, job.size, problems, notes)
     if problems:
         raise JobError(problems)
     if flows is not None and flows.shape[-1] not in (2, 4):
         raise JobError([f"flow: frames must have 2 or 4 channels, not {flows.shape[-1]}"])
-    controls = {name: np.ascontiguousarray(images.transpose(0, 3, 1, 2)) for name, images in controls.items()}
-    return ShotInputs(controls, np.ascontiguousarray(np.concatenate(guides, axis=-1)), flows, notes)
+    return ShotInputs(controls, stacked(guides), flows, notes)
 
 
-def _stack(field, files, size, problems, notes, colour=False):
-    frames, alpha_noted = [], False
+def _frames(field, files, size, problems, notes, colour=False):
+    """``Frames`` of ``files`` (all of one size and channel count), or None with the problem added."""
+    channels = None
     for path in files:
-        png = path.suffix.lower() == PNG  # a 4-channel .npy is a flow field, not colour and alpha
         try:
-            image, _ = read_image(path, alpha=png)
+            width, height, found = _header(path)
         except ValueError as error:
             problems.append(f"{field}: {error}")
             return None
-        if png and image.shape[2] == 4:
-            image = image[..., :3]
-            if not alpha_noted:
-                notes.append(f"{field}: the alpha channel of its PNGs is not used ({path.name} is the first)")
-                alpha_noted = True
-        if (image.shape[1], image.shape[0]) != tuple(size):
-            problems.append(f"{field}: {path.name} is {image.shape[1]}x{image.shape[0]}, but the job's size is "
-                            f"{size[0]}x{size[1]}")
+        if (width, height) != tuple(size):
+            problems.append(f"{field}: {path.name} is {width}x{height}, but the job's size is {size[0]}x{size[1]}")
             return None
-        if colour and image.shape[2] == 1:
-            image = np.repeat(image, 3, axis=2)
-        frames.append(image)
-    return np.stack(frames)
+        if path.suffix.lower() == PNG and found == 4:
+            found = 3
+            if not any(note.startswith(f"{field}:") for note in notes):
+                notes.append(f"{field}: the alpha channel of its PNGs is not used ({path.name} is the first)")
+        if channels is not None and found != channels:
+            problems.append(f"{field}: {path.name} has {found} channels, but {files[0].name} has {channels}")
+            return None
+        channels = found
+    wanted = 3 if colour else channels
+
+    def read(index):
+        image = read_image(files[index])[0]  # a PNG's alpha left out; a 4-channel .npy is a flow, read whole
+        return np.repeat(image, 3, axis=2) if image.shape[2] == 1 and wanted == 3 else image
+
+    return Frames(len(files), (size[1], size[0], wanted), read)
+
+
+def _header(path):
+    """(width, height, channels) of a PNG or ``.npy`` frame, from its header alone."""
+    if path.suffix.lower() == NPY:
+        try:
+            array = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as error:
+            raise ValueError(f"cannot read array {path}: {error}") from None
+        if array.ndim not in (2, 3) or not np.issubdtype(array.dtype, np.floating):
+            raise ValueError(f"{path} must hold a float (H, W) or (H, W, C) array, got {array.dtype} {array.shape}")
+        return array.shape[1], array.shape[0], 1 if array.ndim == 2 else array.shape[2]
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return *image.size, PNG_CHANNELS.get(image.mode, len(image.getbands()))
+    except (OSError, UnidentifiedImageError) as error:
+        raise ValueError(f"cannot read image {path}: {error}") from None

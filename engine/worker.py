@@ -37,12 +37,7 @@ from ..contract import (
     write_text_atomically,
 )
 
-# Where each stage lies within its step, for the overall fraction done: a smoothing step
-# (derive before the first, denoise, decode, blend, encode), the style painter's one step (paint),
-# or the closing one (decode, blend, write).
-STAGE_SPANS = {"derive": (0.0, 0.0), "paint": (0.0, 1.0), "denoise": (0.0, 0.6), "decode": (0.6, 0.7),
-               "blend": (0.7, 0.9), "encode": (0.9, 1.0)}
-CLOSING_SPANS = {"decode": (0.0, 0.1), "blend": (0.1, 0.6), "carry": (0.6, 0.8), "write": (0.8, 1.0)}
+KEYFRAMES_FOLDER = ".keyframes"  # painted keyframes, while frames are carried from them
 
 
 def add_command(commands):
@@ -130,40 +125,67 @@ def chosen_chunk(job, number, count):
 
 def _render(job, events, stop, anchor=None):
     """Render ``job``, a shot or a chunk's part of one (``anchor``: the anchor frame's job, for
-    the diffusion painter), into its output folder; returns (frame names, seconds)."""
+    the diffusion painter), into its output folder; returns (frame names, seconds, notes).
+
+    Frames are made, blended and written one after another, each stage asking the one before
+    for the frames of its window: nothing holds the whole shot."""
+    from .progress import StageClock
     from .shot_inputs import read_inputs
 
     _quiet_libraries()
     started = time.perf_counter()
-    timings = {}
+    clock = StageClock()
+    events.estimate.clock = clock
+    count = len(job.guides[0])
+    _expect_work(events.estimate, job, count, anchor is not None)
     if job.passes:
-        _derive(job, events, stop, anchor)
-        timings["derive"] = time.perf_counter() - started
-    inputs = read_inputs(job)
-    anchor_controls = read_inputs(anchor).controls if anchor else None
-    timings["read"] = time.perf_counter() - started - timings.get("derive", 0.0)
+        with clock("derive"):
+            _derive(job, events, stop, anchor)
+        events.estimate.settle("derive")
+    with clock("read"):
+        inputs = read_inputs(job)
+        anchor_controls = read_inputs(anchor).controls if anchor else None
     if job.painter == "style":
-        frames, details = _paint(job, inputs, timings, events, stop)
+        frames, details = _paint(job, inputs, clock, events, stop)
     else:
-        frames, details = _diffuse(job, inputs, timings, events, stop, anchor_controls)
-    written = time.perf_counter()
-    names = _write_frames(job, frames, stop, events)
-    timings["write"] = time.perf_counter() - written
-    timings["total"] = time.perf_counter() - started
+        frames, details = _diffuse(job, inputs, clock, events, stop, anchor_controls)
+    names = _write_frames(job, frames, count, clock, events, stop)
+    timings = {**clock.seconds, "total": time.perf_counter() - started}
     details["notes"] = inputs.notes + details.get("notes", [])
     _write_result(job, names, timings, details)
     return names, timings["total"], details["notes"]
 
 
-def _diffuse(job, inputs, timings, events, stop, anchor_controls=None):
-    """The diffusion painter's frames (N, H, W, 3) and what result.json says of its run;
-    ``anchor_controls``: a chunk's anchor frame's controls (name → (1, 3, H, W))."""
-    import torch
+def _expect_work(estimate, job, count, anchored):
+    """Declare the work of ``job`` (``count`` frames; ``anchored``: a chunk that also denoises
+    the anchor frame) to ``estimate``, by stage and step, in frames."""
+    settings = job.settings
+    painted = len(job.keyframes) if job.keyframes else count
+    steps = settings.steps
+    if job.passes:
+        estimate.expect("derive", count + anchored)
+    if job.painter == "style":
+        estimate.expect("paint", painted)
+    else:
+        for step in range(steps):
+            estimate.expect("denoise", painted + anchored, step)
+            if step in settings.smoothing_steps:
+                for stage in ("decode", "blend", "encode"):
+                    estimate.expect(stage, painted, step)
+        estimate.expect("decode", painted, steps)
+    if settings.final_smoothing:
+        estimate.expect("blend", painted, steps)
+    if job.keyframes:
+        estimate.expect("carry", count, steps)
+    estimate.expect("write", count, steps)
 
+
+def _diffuse(job, inputs, clock, events, stop, anchor_controls=None):
+    """The diffusion painter's frames, as (index, (H, W, 3)) in order, and what result.json says
+    of its run; ``anchor_controls``: a chunk's anchor frame's controls (name → Frames of one)."""
     from .devices import resolve_device
     from .models import load_components
     from .pipeline import DiffSynthPipeline
-    from .progress import StageTimer
 
     controls, guides, flows, _ = inputs
     settings, keyframes = job.settings, job.keyframes
@@ -174,81 +196,82 @@ def _diffuse(job, inputs, timings, events, stop, anchor_controls=None):
         controls = {name: images[list(keyframes)] for name, images in controls.items()}
         settings = dataclasses.replace(settings, blend=keyframe_blend(settings.blend, keyframes))
     if anchor_controls is not None:
-        import numpy as np
+        from ..shot.frames import joined
 
-        controls = {name: np.concatenate([anchor_controls[name], images]) for name, images in controls.items()}
-    loading = time.perf_counter()
-    device, dtype = resolve_device(job.device)
-    parts = load_components(**job.model)
-    pipeline = DiffSynthPipeline(parts, device, dtype)
-    timings["load"] = time.perf_counter() - loading
-    stages = StageTimer()
+        controls = {name: joined(anchor_controls[name], images) for name, images in controls.items()}
+    with clock("load"):
+        device, dtype = resolve_device(job.device)
+        parts = load_components(**job.model)
+        pipeline = DiffSynthPipeline(parts, device, dtype)
 
     def progress(stage, step, steps, done, total):
         stop.check()
-        stages(stage)
+        clock.mark(stage)
         events.progress(stage, step, steps, done, total)
 
-    frames = pipeline(settings, {n: torch.from_numpy(c) for n, c in controls.items()}, guides, flows,
-                      progress=progress, anchor=anchor_controls is not None).numpy()
-    timings.update(stages.seconds)
+    frames = clock.charged(pipeline.stream(settings, controls, guides, flows, progress=progress,
+                                           anchor=anchor_controls is not None))
     if keyframes:
-        frames = _carried(job, inputs, frames, timings, events, stop)
+        frames = _carried(job, inputs, frames, len(keyframes), clock, events, stop)
     return frames, {"device": str(device), "dtype": str(dtype).replace("torch.", ""), "models": parts.origin,
                     "model_hashes": parts.hashes}
 
 
-def _paint(job, inputs, timings, events, stop):
-    """The style painter's frames (N, H, W, 3), painted one by one (or only the keyframes) and
-    then patch-blended on the shot's guides and flows (or carried from the keyframes), and what
-    result.json says of its run."""
+def _paint(job, inputs, clock, events, stop):
+    """The style painter's frames, as (index, (H, W, 3)) in order: painted one by one (or only the
+    keyframes) as the blend on the shot's guides and flows asks for them (or as they are carried
+    from the keyframes); and what result.json says of its run."""
     import numpy as np
 
     from ..shot.base_images import base_image
+    from ..shot.frames import Frames
     from .style_painter import StylePainter
 
     guides, flows = inputs.guides, inputs.flows
     settings, keyframes = job.settings, job.keyframes
     painted = list(keyframes or range(len(guides)))
-    loading = time.perf_counter()
-    painter = StylePainter(settings, job.device)
-    timings["load"] = time.perf_counter() - loading
-    painting = time.perf_counter()
-    frames = np.empty((len(painted), *guides.shape[1:3], 3), np.float32)
-    for index, frame in enumerate(painted):
+    with clock("load"):
+        painter = StylePainter(settings, job.device)
+
+    def paint(index):
         stop.check()
-        frames[index] = painter(base_image(guides[frame], settings.base))
+        with clock("paint"):
+            frame = painter(base_image(np.asarray(guides[painted[index]], np.float32), settings.base))
         events.progress("paint", 0, settings.steps, index + 1, len(painted))
-    timings["paint"] = time.perf_counter() - painting
+        return frame
+
+    frames = Frames(len(painted), (*guides.shape[1:3], 3), paint)
     if settings.final_smoothing:
         from ..shot.guides import surfaces
         from .deflicker import PatchBlender
 
-        blending = time.perf_counter()
         blend, shot_guides, shot_flows = settings.blend, guides, flows
         if keyframes:
             from .keyframe_mode import keyframe_blend, keyframe_shot
 
             blend = keyframe_blend(blend, keyframes)
             shot_guides, shot_flows = keyframe_shot(guides, flows, keyframes)
-        frames = PatchBlender(shot_guides, blend, shot_flows, surfaces(shot_guides))(
-            frames, _stage_progress(events, "blend", settings.steps, stop))
-        timings["blend"] = time.perf_counter() - blending
+        blender = PatchBlender(shot_guides, blend, shot_flows, surfaces(shot_guides), keep_fields=False)
+        frames = clock.charged(blender.stream(frames, _stage_progress(events, "blend", settings.steps, stop)),
+                               "blend")
+    else:
+        frames = enumerate(frames)
     if keyframes:
-        frames = _carried(job, inputs, frames, timings, events, stop)
-    return np.clip(frames, 0, 1), {"device": painter.device, "style": settings.describe(), "notes": painter.notes}
+        frames = _carried(job, inputs, frames, len(painted), clock, events, stop)
+    return frames, {"device": painter.device, "style": settings.describe(), "notes": painter.notes}
 
 
-def _carried(job, inputs, painted, timings, events, stop):
-    """The whole shot from its painted keyframes."""
+def _carried(job, inputs, painted, count, clock, events, stop):
+    """The whole shot, as (index, frame) in order, from the ``count`` painted keyframes
+    ``painted`` (in order, as (index, frame)); they wait on disk in the output folder until no
+    frame needs them."""
+    from ..shot.frames import spilled
     from .keyframe_mode import carry_keyframes
 
     guides, flows = inputs.guides, inputs.flows
-    carrying = time.perf_counter()
-    frames = carry_keyframes(guides, flows, job.keyframes, painted, job.settings.blend,
-                             _stage_progress(events, "carry", job.settings.steps, stop))
-    timings["carry"] = time.perf_counter() - carrying
-    return frames
+    keyframes = spilled(painted, count, (*guides.shape[1:3], 3), job.output / KEYFRAMES_FOLDER)
+    return clock.charged(carry_keyframes(guides, flows, job.keyframes, keyframes, job.settings.blend,
+                                         _stage_progress(events, "carry", job.settings.steps, stop)), "carry")
 
 
 def _stage_progress(events, stage, steps, stop):
@@ -276,15 +299,21 @@ def _derive(job, events, stop, anchor=None):
         raise JobError([f"passes.frames: {error}"]) from None
 
 
-def _write_frames(job, frames, stop, events):
+def _write_frames(job, frames, count, clock, events, stop):
+    """Write each (index, frame) of the ``count`` ``frames`` as it comes (clipped to [0, 1]);
+    returns the names."""
+    import numpy as np
+
     from .image_sequences import write_png
 
     names = []
-    for index, frame in enumerate(frames):
+    for index, frame in frames:
         stop.check()
-        names.append(job.frame_name(index))
-        write_png(job.output / names[-1], frame)
-        events.progress("write", job.settings.steps, job.settings.steps, index + 1, len(frames))
+        with clock("write"):
+            names.append(job.frame_name(index))
+            write_png(job.output / names[-1], np.clip(np.asarray(frame), 0, 1))
+        events.progress("write", job.settings.steps, job.settings.steps, index + 1, count)
+    shutil.rmtree(job.output / KEYFRAMES_FOLDER, ignore_errors=True)
     return names
 
 
@@ -407,7 +436,10 @@ class Events:
     """Progress and the final outcome, as JSON lines on stdout or a bar and messages on stderr."""
 
     def __init__(self, jsonl, command="run"):
+        from .estimate import Estimate
+
         self.jsonl, self.command, self.started = jsonl, command, time.monotonic()
+        self.estimate = Estimate()  # the worker declares the work and gives it the run's stage clock
         self._bar, self._stage, self._sent, self.fraction = None, None, 0.0, 0.0
 
     def _emit(self, event):
@@ -418,14 +450,13 @@ class Events:
 
     def progress(self, stage, step, steps, done, total):
         now = time.monotonic()
+        self.estimate.report(stage, step, done, total)
         if stage == self._stage and done < total and now - self._sent < 0.1:
             return
         self._stage, self._sent = stage, now
-        low, high = (CLOSING_SPANS if step == steps else STAGE_SPANS)[stage]
-        fraction = (step + low + (high - low) * min(done / max(total, 1), 1)) / (steps + 1)
-        self.fraction = max(self.fraction, fraction)
-        elapsed = now - self.started
-        eta = elapsed * (1 - self.fraction) / self.fraction if self.fraction > 0 else None
+        finished = stage == "write" and done >= total
+        eta = 0.0 if finished else self.estimate.seconds_left()
+        self.fraction = max(self.fraction, 1.0 if finished else min(self.estimate.fraction(now - self.started), 0.999))
         if self.jsonl:
             self._emit(Progress(stage, step, steps, done, total, round(self.fraction, 4),
                                 None if eta is None else round(eta, 1)))

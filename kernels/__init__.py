@@ -7,7 +7,7 @@ Two backends share one API: CuPy CUDA kernels on NVIDIA GPUs and a portable torc
 
 from .arrays import like_input, to_torch
 from .backends import available_backends
-from .patchmatch import estimate_nnf, patch_distance, remap, resolve_backend
+from .patchmatch import estimate_nnf, patch_distance, remap, resolve_backend, vote
 
 __all__ = ["available_backends", "estimate_nnf", "like_input", "patch_distance", "remap", "resolve_backend",
-           "to_torch"]
+           "to_torch", "vote"]

@@ -62,6 +62,13 @@ def remap(source_image, nnf, patch_size=5):
     return like_input(_unbatch(_voting(source).remap(source, field, patch_size), nnf), source_image)
 
 
+def vote(source, nnf, patch_size):
+    """``remap`` for tensors already checked, on one device: ``source`` (B, H, W, C) float,
+    ``nnf`` (B, H, W, 2) int64 inside the source; the backend's kernel, without the checks (for
+    loops that remap the same frames again and again)."""
+    return _voting(source).remap(source, nnf, patch_size)
+
+
 def patch_distance(source_guide, target_guide, nnf, patch_size=5):
     """Per target pixel: SSD of its patch against the matched source patch / patch area."""
     patch_size = patch_size_argument(patch_size)

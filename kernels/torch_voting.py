@@ -68,6 +68,8 @@ def remap(source, nnf, patch_size):
     """
     radius = patch_size // 2
     reference, _ = _gather(source, nnf[..., 0], nnf[..., 1])
+    if radius == 0:  # one vote: the centre's, exactly
+        return reference
     deviation = torch.zeros_like(reference)
     count = torch.zeros(*reference.shape[:-1], 1, dtype=source.dtype, device=source.device)
     for dy, dx in _offsets(patch_size):

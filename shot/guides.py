@@ -8,6 +8,7 @@ coordinate while it moves, so matches follow surfaces even where the shading is 
 import numpy as np
 
 from .controls import geometry_mask
+from .frames import Frames
 
 GUIDE_CHANNELS = ("shaded R", "shaded G", "shaded B", "depth", "normal X", "normal Y", "normal Z",
                   "coordinate X", "coordinate Y", "coordinate Z")
@@ -16,10 +17,13 @@ SURFACE_CHANNELS = [GUIDE_CHANNELS.index(name) for name in ("coordinate X", "coo
 
 
 def surfaces(guides):
-    """The surface channels of guides laid out as ``guide_frame`` makes them (…, 10), contiguous;
-    None for guides of another layout (made elsewhere, say)."""
+    """The surface channels of guides laid out as ``guide_frame`` makes them (…, 10), contiguous
+    (``Frames`` of them for ``Frames`` of guides, taken from each when asked); None for guides
+    of another layout (made elsewhere, say)."""
     if guides.shape[-1] != len(GUIDE_CHANNELS):
         return None
+    if isinstance(guides, Frames):
+        return guides.map(surfaces, len(SURFACE_CHANNELS))
     return np.ascontiguousarray(guides[..., SURFACE_CHANNELS])
 
 

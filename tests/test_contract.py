@@ -146,10 +146,10 @@ def test_other_lines_are_not_events(line):
 
 
 def test_every_error_kind_has_an_exit_status_and_progress_stages_cover_the_worker():
-    from diffsynth_render.engine import worker
+    from diffsynth_render.engine.estimate import PRIOR_SECONDS
 
     assert set(contract.ERROR_KINDS.values()) <= set(contract.Exit)
-    assert set(worker.STAGE_SPANS) | set(worker.CLOSING_SPANS) == set(contract.STAGES)
+    assert set(PRIOR_SECONDS) == set(contract.STAGES)
 
 
 def test_atomic_path_leaves_the_old_file_when_writing_fails(tmp_path):

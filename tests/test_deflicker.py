@@ -104,7 +104,7 @@ def test_cancel_from_progress_keeps_estimated_nnfs_and_resumes():
     blender = PatchBlender(guides, BlendSettings(window=2))
     with pytest.raises(Cancelled):
         blender(frames, cancel_at_five)
-    assert blender.estimations == 5
+    assert 0 < blender.estimations < len(blender.pairs)  # NNFs are estimated as the blend needs them
     assert np.array_equal(blender(frames), expected)
     assert blender.estimations == len(blender.pairs)
 

@@ -62,9 +62,9 @@ def test_pixels_hidden_from_the_neighbouring_keyframes_still_get_their_paint():
 def test_keyframe_flows_chain_the_motion_between_keyframes():
     flows = torch.from_numpy(np.random.default_rng().normal(0, 0.4, (7, 16, 16, 4)).astype(np.float32))
     sub = keyframe_flows(flows, [1, 4, 6])
-    assert torch.equal(sub[0, ..., 0:2], chained_flow(flows, 1, 4)) and torch.equal(sub[1, ..., 2:4],
+    assert torch.equal(sub[0][..., 0:2], chained_flow(flows, 1, 4)) and torch.equal(sub[1][..., 2:4],
                                                                                       chained_flow(flows, 4, 1))
-    assert torch.equal(sub[2, ..., 2:4], chained_flow(flows, 6, 4)) and not sub[2, ..., 0:2].any()
+    assert torch.equal(sub[2][..., 2:4], chained_flow(flows, 6, 4)) and not sub[2][..., 0:2].any()
 
 
 def test_bad_keyframes_are_refused():

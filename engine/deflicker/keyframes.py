@@ -16,11 +16,13 @@ out as given.
 import torch
 
 from ...kernels import like_input
+from ...shot.frames import Frames, Recent, as_frames
 from .detail import detail_energy, restore_detail
 from .margins import crop_margin
 from .patch_blender import ProgressCounter, sequence_tensor, shot_fields
 from .settings import BlendSettings
 
+NEAREST_KEPT = 4  # keyframes kept at once, painted and carried: the two a frame is made of, and one more each side
 HOLE = 1e-3  # a pixel whose carried weight stays below this has no keyframe showing it yet
 
 
@@ -29,11 +31,11 @@ class KeyframeCarrier:
     frame indices). ``settings``, ``flows`` and ``surfaces`` as for ``PatchBlender`` (its window
     and mode are not used here)."""
 
-    def __init__(self, guides, keyframes, settings=None, flows=None, surfaces=None):
+    def __init__(self, guides, keyframes, settings=None, flows=None, surfaces=None, keep_fields=True):
         self.settings = settings or BlendSettings()
-        self.fields = shot_fields(guides, self.settings, flows, surfaces)
-        self.keyframes = check_keyframes(keyframes, len(self.fields.guides))
-        self.pairs = [(frame, key) for frame in range(len(self.fields.guides)) for key, _ in self.sources(frame)]
+        self.fields = shot_fields(guides, self.settings, flows, surfaces, keep=keep_fields)
+        self.keyframes = check_keyframes(keyframes, self.fields.count)
+        self.pairs = [(frame, key) for frame in range(self.fields.count) for key, _ in self.sources(frame)]
 
     def sources(self, frame):
         """[(keyframe, weight in time)] that frame ``frame`` is made from: itself for a keyframe,
@@ -52,37 +54,56 @@ class KeyframeCarrier:
         per keyframe index; same kind and device as ``keyframes``. ``progress(done, total)`` as
         for ``PatchBlender``."""
         painted = sequence_tensor(keyframes, "keyframes")
-        count, height, width = self.fields.guides.shape[:3]
-        if painted.shape[0] != len(self.keyframes) or painted.shape[1:3] != (height, width):
-            raise ValueError(f"keyframes {tuple(painted.shape[:3])} must be {len(self.keyframes)} frames of the "
+        result = torch.empty((self.fields.count, *painted.shape[1:]), dtype=painted.dtype, device=painted.device)
+        for frame, image in self.stream(painted, progress):
+            result[frame] = image.to(result.device)
+        return like_input(result, keyframes)
+
+    def stream(self, keyframes, progress=None):
+        """Each frame of the shot in order, as (index, (H, W, C) tensor), from the painted
+        ``keyframes`` (any sequence of K frames, one per keyframe index: an array, a tensor,
+        ``Frames``), each keyframe asked for when a frame needs it (the few nearest kept)."""
+        count, height, width = self.fields.shape
+        if len(keyframes) != len(self.keyframes) or tuple(keyframes.shape[1:3]) != (height, width):
+            raise ValueError(f"keyframes {tuple(keyframes.shape[:3])} must be {len(self.keyframes)} frames of the "
                              f"guides' size {height}x{width}")
         counter = ProgressCounter(progress, len(self.fields.missing(self.pairs)) + count)
-        self.fields.estimate(self.pairs, counter.add)
-        carried = {key: self._carried_unit(painted[index]) for index, key in enumerate(self.keyframes)}
-        result = torch.empty((count, *painted.shape[1:]), dtype=painted.dtype, device=painted.device)
-        for frame in range(count):
-            if frame in carried:
-                result[frame] = painted[self.keyframes.index(frame)]
-            else:
-                result[frame] = self._rebuilt(frame, carried).to(result.device)
-            counter.add(1)
-        return like_input(result, keyframes)
+        self.fields.on_estimate = counter.add
+        painted = Recent(as_frames(keyframes), NEAREST_KEPT,
+                         lambda image: torch.as_tensor(image).float().to(self.fields.device))
+        carried = Recent(Frames(len(self.keyframes), (), lambda index: self._carried_unit(painted[index])),
+                         NEAREST_KEPT)
+        try:
+            for frame in range(count):
+                if frame in self.keyframes:
+                    image = painted[self.keyframes.index(frame)]
+                else:
+                    image = self._rebuilt(frame, carried)
+                for key, _ in self.sources(frame):
+                    self.fields.release((frame, key))
+                counter.add(1)
+                yield frame, image
+        finally:
+            self.fields.on_estimate = None
 
     def _carried_unit(self, image):
         """A keyframe as what is carried: (image, its detail energy, weight 1) with the margin."""
         return self.fields.unit(torch.cat([image, detail_energy(image)[..., None]], dim=-1))
 
     def _rebuilt(self, frame, carried):
+        """Frame ``frame`` from its keyframes' ``carried`` units (by keyframe position)."""
+        position = {key: index for index, key in enumerate(self.keyframes)}
         sources = self.sources(frame)
-        total = sum(weight * self.fields.carry(carried[key], frame, key) for key, weight in sources)
+        total = sum(weight * self.fields.carry(carried[position[key]], frame, key) for key, weight in sources)
         by_distance = sorted(self.keyframes, key=lambda key: abs(key - frame))
         for key in by_distance:  # pixels hidden from both: the further keyframes, nearest first
             if not _holes(total).any():
                 break
             if key not in dict(sources):
-                _fill(total, self.fields, frame, key, carried[key])
+                _fill(total, self.fields, frame, key, carried[position[key]])
         if _holes(total).any():  # none shows them (silhouettes, the picture's edge): the nearest's NNF
-            _fill(total, self.fields, frame, by_distance[0], carried[by_distance[0]], use_weights=False)
+            nearest = by_distance[0]
+            _fill(total, self.fields, frame, nearest, carried[position[nearest]], use_weights=False)
         unit = crop_margin(total[..., :-1] / total[..., -1:].clamp_min(HOLE), self.fields.margin)
         image, energy = unit[..., :-1], unit[..., -1]
         return restore_detail(image, energy) if self.settings.keep_detail else image
@@ -97,8 +118,9 @@ def _fill(total, fields, frame, key, unit, use_weights=True):
     """Add keyframe ``key`` (its carried ``unit``), carried to ``frame`` by ``fields``, where
     ``total`` has no weight yet."""
     holes = _holes(total)
-    fields.estimate([(frame, key)])
     total += fields.carry(unit, frame, key, use_weights) * holes
+    if not fields.keep:
+        fields.release((frame, key))
 
 
 def check_keyframes(keyframes, count):

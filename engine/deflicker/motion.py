@@ -4,43 +4,57 @@ another, and which carried pixels land on the surface point they showed (not occ
 ``flows`` has one field per frame, ``(N, H, W, 2)`` or ``(N, H, W, 4)``, in pixels as
 (row, col): channels 0–1 move a pixel of frame i to frame i+1, channels 2–3 (when given) to
 frame i−1. Without them the step back from frame i is taken as minus the step forward from
-frame i−1 at the same pixel, a fair guess for smooth motion.
+frame i−1 at the same pixel, a fair guess for smooth motion. Any sequence whose ``flows[i]``
+is frame i's field as a tensor will do (an array, or ``Frames`` read from disk when asked).
 """
 
 import torch
+
+from ...shot.frames import Frames, Recent, as_frames
 
 SAME_SURFACE = 0.02  # largest difference, on any surface channel, of one surface point seen in two frames
 
 
 def check_flows(flows, shape):
-    """``flows`` as a float32 CPU tensor, checked against the guides' (N, H, W)."""
-    tensor = torch.as_tensor(flows).float().cpu()
-    if tensor.ndim != 4 or tuple(tensor.shape[:3]) != tuple(shape) or tensor.shape[3] not in (2, 4):
+    """``flows`` checked against the guides' (N, H, W): a float32 CPU tensor for an array (its
+    values checked here), ``Frames`` as they are (a frame read from a file is checked there)."""
+    frames = isinstance(flows, Frames)
+    tensor = flows if frames else torch.as_tensor(flows).float().cpu()
+    if len(tensor.shape) != 4 or tuple(tensor.shape[:3]) != tuple(shape) or tensor.shape[3] not in (2, 4):
         raise ValueError(f"flows must have shape {(*shape, 2)} or {(*shape, 4)}, got {tuple(tensor.shape)}")
-    if not bool(torch.isfinite(tensor).all()):
+    if not frames and not bool(torch.isfinite(tensor).all()):
         raise ValueError("flows contain NaN or infinite values")
     return tensor
 
 
 def chained_flow(flows, target, source):
     """Displacement (H, W, 2) taking each pixel of frame ``target`` to frame ``source``."""
-    height, width = flows.shape[1:3]
+    grid = pixels(*flows[target].shape[:2])
+    return walk(flows, target, source, grid) - grid
+
+
+def walk(flows, start, source, position):
+    """``position`` (H, W, 2), where a chain of flows from some frame has taken its pixels by
+    frame ``start``, walked on to frame ``source``."""
+    step = 1 if source > start else -1
+    for frame in range(start, source, step):
+        position = position + _sampled(_step(flows, frame, step), position)
+    return position
+
+
+def pixels(height, width):
+    """(H, W, 2) float32 (row, col) of every pixel."""
     rows = torch.arange(height, dtype=torch.float32).view(-1, 1).expand(height, width)
     cols = torch.arange(width, dtype=torch.float32).view(1, -1).expand(height, width)
-    grid = torch.stack([rows, cols], dim=-1)
-    position = grid
-    step = 1 if source > target else -1
-    for frame in range(target, source, step):
-        position = position + _sampled(_step(flows, frame, step), position)
-    return position - grid
+    return torch.stack([rows, cols], dim=-1)
 
 
 def _step(flows, frame, step):
     if step > 0:
-        return flows[frame, ..., 0:2]
-    if flows.shape[-1] == 4:
-        return flows[frame, ..., 2:4]
-    return -flows[frame - 1, ..., 0:2]
+        return flows[frame][..., 0:2]
+    if flows[frame].shape[-1] == 4:
+        return flows[frame][..., 2:4]
+    return -flows[frame - 1][..., 0:2]
 
 
 def _sampled(field, position):
@@ -65,14 +79,24 @@ def visible(source_surfaces, target_surfaces, displacement, tolerance=SAME_SURFA
 
 
 def keyframe_flows(flows, keyframes):
-    """The flows of the shot made of frames ``keyframes`` alone (ascending indices): each
-    keyframe's motion to the next keyframe and back to the one before, chained through the
-    frames between. (K, H, W, 4)."""
-    flows = torch.as_tensor(flows).float().cpu()
-    result = torch.zeros((len(keyframes), *flows.shape[1:3], 4))
-    for index, frame in enumerate(keyframes):
+    """The flows of the shot made of frames ``keyframes`` alone (ascending indices), as
+    ``Frames`` (K, H, W, 4) made when asked: each keyframe's motion to the next keyframe and back
+    to the one before, chained through the frames between."""
+    flows, keyframes = tensor_frames(flows, 2), list(keyframes)
+
+    def keyframe_flow(index):
+        frame = keyframes[index]
+        result = torch.zeros((*flows.shape[1:3], 4))
         if index + 1 < len(keyframes):
-            result[index, ..., 0:2] = chained_flow(flows, frame, keyframes[index + 1])
+            result[..., 0:2] = chained_flow(flows, frame, keyframes[index + 1])
         if index > 0:
-            result[index, ..., 2:4] = chained_flow(flows, frame, keyframes[index - 1])
-    return result
+            result[..., 2:4] = chained_flow(flows, frame, keyframes[index - 1])
+        return result
+
+    return Frames(len(keyframes), (*flows.shape[1:3], 4), keyframe_flow)
+
+
+def tensor_frames(frames, capacity, device="cpu"):
+    """``frames`` (``Frames``, an array or a tensor) as a ``Recent`` of float32 tensors on
+    ``device``, the ``capacity`` last used kept."""
+    return Recent(as_frames(frames), capacity, lambda frame: torch.as_tensor(frame).float().to(device))
