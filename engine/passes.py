@@ -6,20 +6,26 @@ pass, 4.x one for all; float32). What was derived is kept with a stamp of the EX
 so a second job on unchanged passes (another prompt, say) derives nothing.
 """
 
+import contextlib
 import hashlib
 import json
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from ..contract import DERIVED_FOLDERS, PASS_NAMES, atomic_path, write_text_atomically
-from ..shot.frame_inputs import RANGE_PASSES, ShotRanges, frame_inputs, shot_ranges
+from ..shot.frame_inputs import RANGE_PASSES, ShotRanges, frame_extremes, frame_inputs, shot_ranges
+from ..shot.guides import GUIDE_CHANNELS
 from .image_sequences import NPY, PNG, write_png
 
 SUFFIXES = {"depth": PNG, "softedge": PNG, "guide": NPY, "flow": NPY}
 STAMP = "derived.json"
 RANGES = "ranges.json"  # the shot's depth and coordinate ranges, shared by the chunks
-DERIVATION = 1  # bump when what is derived from the same passes changes: stamps of older ones no longer match
+DERIVATION = 2  # bump when what is derived from the same passes changes: stamps of older ones no longer match
+GUIDE_DTYPE = np.float16
+MAX_WORKERS = 4  # frames derived at once (each holds its passes: ~1 GB at 1080p with its temporaries)
 COMPONENTS = ("R", "G", "B", "A", "X", "Y", "Z", "W")  # Blender's order (an EXR stores them sorted by name)
 
 
@@ -67,7 +73,8 @@ def derive_inputs(exr_files: list[Path], folder: str | Path, size: tuple[int, in
     says they were made from these very EXRs); returns ``derived_files``. ``size``: (width,
     height) every EXR must have. ``frames``: the indices to derive (a chunk's; default all): the
     ranges are the whole shot's either way, so chunks derived apart agree with each other.
-    ``progress(done, total)`` after each frame."""
+    ``progress(done, total)`` after each frame. Frames are derived on every core at once, each
+    EXR read once for the shot's ranges and once for its inputs."""
     files, folder = derived_files(exr_files, folder), Path(folder)
     indices = list(range(len(exr_files))) if frames is None else sorted(set(frames))
     stamp = _stamp(exr_files, None if frames is None else indices)
@@ -78,29 +85,47 @@ def derive_inputs(exr_files: list[Path], folder: str | Path, size: tuple[int, in
     stamp_file.unlink(missing_ok=True)  # a derivation stopped half-way is never trusted
     for kind in files:
         (folder / kind).mkdir(parents=True, exist_ok=True)
-    ranges = _shot_ranges(exr_files, folder)
-    for done, index in enumerate(indices, 1):
-        path = exr_files[index]
-        passes = read_exr_passes(path)
-        height, width = passes["Depth"].shape[:2]
-        if (width, height) != tuple(size):
-            raise ValueError(f"{path} is {width}x{height}, but the job's size is {size[0]}x{size[1]}")
-        for kind, image in frame_inputs(passes, ranges).items():
-            _write(files[kind][index], image)
-        if progress:
-            progress(done, len(indices))
+    with _frame_workers() as workers:
+        ranges = _shot_ranges(exr_files, folder, workers)
+        derived = workers.map(_derive_frame, [exr_files[i] for i in indices],
+                              [{kind: paths[i] for kind, paths in files.items()} for i in indices],
+                              [ranges] * len(indices), [tuple(size)] * len(indices))
+        for done, _ in enumerate(derived, 1):
+            if progress:
+                progress(done, len(indices))
     write_text_atomically(stamp_file, stamp)
     return files
 
 
-def _shot_ranges(exr_files, folder):
+@contextlib.contextmanager
+def _frame_workers():
+    """A pool of threads, one per core (NumPy, OpenEXR and the file writes leave the
+    interpreter while they work); on leaving early (a stop), frames not started are dropped."""
+    pool = ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, MAX_WORKERS)))
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _derive_frame(exr, paths, ranges, size):
+    """Derive one frame's inputs from the EXR ``exr`` into ``paths`` ({kind: file})."""
+    passes = read_exr_passes(exr)
+    height, width = passes["Depth"].shape[:2]
+    if (width, height) != size:
+        raise ValueError(f"{exr} is {width}x{height}, but the job's size is {size[0]}x{size[1]}")
+    for kind, image in frame_inputs(passes, ranges).items():
+        _write(paths[kind], image)
+
+
+def _shot_ranges(exr_files, folder, workers):
     """The shot's ``ShotRanges``, kept in ``folder`` for the chunks derived after the first."""
     cache, stamp = Path(folder) / RANGES, _stamp(exr_files)
     if cache.is_file():
         kept = json.loads(cache.read_text())
         if kept.get("stamp") == stamp:
             return ShotRanges(*kept["near_far"], *(np.array(kept[k], np.float32) for k in ("low", "high")))
-    ranges = shot_ranges(lambda: (read_exr_passes(path, RANGE_PASSES) for path in exr_files))
+    ranges = shot_ranges(workers.map(lambda path: frame_extremes(read_exr_passes(path, RANGE_PASSES)), exr_files))
     write_text_atomically(cache, json.dumps({"stamp": stamp, "near_far": [ranges.near, ranges.far],
                                              "low": ranges.coordinate_low.tolist(),
                                              "high": ranges.coordinate_high.tolist()}))
@@ -108,11 +133,13 @@ def _shot_ranges(exr_files, folder):
 
 
 def _write(path, image):
+    """A control as a 16-bit PNG; a guide as float16 (values in [0, 1], compared within far more
+    than its precision), a flow as float32 (pixels, which half precision would round)."""
     if path.suffix == PNG:
         write_png(path, image, bits=16)
     else:
         with atomic_path(path) as partial:
-            np.save(partial, image)
+            np.save(partial, image.astype(GUIDE_DTYPE if image.shape[-1] == len(GUIDE_CHANNELS) else np.float32))
 
 
 def _stamp(exr_files, frames=None):

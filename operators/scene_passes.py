@@ -11,6 +11,7 @@ an unchanged scene renders nothing. Every setting changed for the render is rest
 
 import hashlib
 import json
+import math
 from pathlib import Path
 
 import bpy
@@ -20,7 +21,15 @@ import numpy as np
 from ..contract import COORDINATE_AOV, atomic_path, frame_name, write_text_atomically
 
 OVERRIDE_MATERIAL = "DiffSynth Guide Override"
-PASS_SAMPLES = 16
+# Samples per pixel by how soft the scene's light is. Depth, normals, motion and surface
+# coordinates come out the same at one sample (the 0.01 px filter sends every sample along one
+# ray); only the clay shading is noisy, in penumbrae and under world light. Against 64 samples at
+# these counts the shading is off by under 0.01 on average and by over 0.1 at under 1% of the
+# pixels (tests/test_scene_passes.py; bench/RESULTS.md, "Pass samples").
+SAMPLES_BY_LIGHT = {"hard": 1, "dim": 4, "soft": 16}
+HARD_SUN_ANGLE = math.radians(1.0)  # Blender's default sun (0.53°) casts all but hard shadows
+HARD_LAMP_RADIUS = 0.1  # metres: a point or spot light's default radius
+DIM_WORLD = 0.1  # brightest world colour × strength that counts as dim (Blender's default is 0.05)
 
 
 def render_passes(scene, frames, folder, size=None, progress=None):
@@ -47,12 +56,54 @@ def render_passes(scene, frames, folder, size=None, progress=None):
     return paths, rendered
 
 
+def light_softness(scene):
+    """'hard' (sharp lights only, no world light), 'dim' (a faint world light, like Blender's
+    default grey, beside them) or 'soft' (an area light, a wide sun or lamp, a bright or textured
+    world): what decides the samples a frame needs."""
+    soft = False
+    for obj in scene.objects:
+        light = obj.data if obj.type == "LIGHT" else None
+        if light is None or obj.hide_render or light.energy <= 0 or not light.use_shadow:
+            continue
+        if light.type == "AREA" or (light.type == "SUN" and light.angle > HARD_SUN_ANGLE) or \
+                (light.type in ("POINT", "SPOT") and light.shadow_soft_size > HARD_LAMP_RADIUS):
+            soft = True
+    world = _world_light(scene.world)
+    if soft or world > DIM_WORLD:
+        return "soft"
+    return "dim" if world > 0 else "hard"
+
+
+def _world_light(world):
+    """The world's brightest emitted colour × strength (infinity when a texture or other node
+    feeds it: anything may come out of it)."""
+    if world is None:
+        return 0.0
+    if world.node_tree is None:
+        return max(world.color)
+    output = next((node for node in world.node_tree.nodes if node.type == "OUTPUT_WORLD" and node.is_active_output),
+                  None)
+    surface = output and output.inputs["Surface"]
+    if surface is None or not surface.is_linked:
+        return 0.0
+    background = surface.links[0].from_node
+    if background.type != "BACKGROUND" or any(socket.is_linked for socket in background.inputs):
+        return math.inf
+    colour, strength = background.inputs["Color"].default_value, background.inputs["Strength"].default_value
+    return max(colour[:3]) * strength
+
+
+def pass_samples(scene):
+    """Samples per pixel for the scene's passes (``SAMPLES_BY_LIGHT``)."""
+    return SAMPLES_BY_LIGHT[light_softness(scene)]
+
+
 def fingerprint(scene, depsgraph):
     """A stable text of everything the frame's passes depend on."""
     render = scene.render
     camera = scene.camera
     state = {"size": [render.resolution_x, render.resolution_y, render.resolution_percentage],
-             "pixel_aspect": [render.pixel_aspect_x, render.pixel_aspect_y], "samples": PASS_SAMPLES,
+             "pixel_aspect": [render.pixel_aspect_x, render.pixel_aspect_y], "samples": pass_samples(scene),
              "camera": [_matrix(camera.matrix_world), _camera_data(camera.data)], "objects": {}}
     for instance in depsgraph.object_instances:
         obj = instance.object
@@ -105,7 +156,7 @@ class PassSetup:
             for attribute, value in zip(("resolution_x", "resolution_y", "resolution_percentage"), (*self.size, 100)):
                 self.set(render, attribute, value)
         cycles = scene.cycles
-        for attribute, value in (("samples", PASS_SAMPLES), ("use_denoising", False),
+        for attribute, value in (("samples", pass_samples(scene)), ("use_denoising", False),
                                  ("use_adaptive_sampling", False), ("max_bounces", 0), ("pixel_filter_type", "BOX"),
                                  ("filter_width", 0.01), ("device", _cycles_device())):
             self.set(cycles, attribute, value)
@@ -115,7 +166,9 @@ class PassSetup:
             self.set(render, attribute, value)
         settings = render.image_settings
         self.set(settings, "media_type", "MULTI_LAYER_IMAGE")  # Blender 5; 4.x has only file_format
-        for attribute, value in (("file_format", "OPEN_EXR_MULTILAYER"), ("color_depth", "32"), ("exr_codec", "ZIP")):
+        # Half floats: Blender writes the colour passes (shading, surface coordinates) in half
+        # precision, depth, normals and motion in full: 40% smaller EXRs, guides within 3e-4.
+        for attribute, value in (("file_format", "OPEN_EXR_MULTILAYER"), ("color_depth", "16"), ("exr_codec", "ZIP")):
             self.set(settings, attribute, value)
         for attribute in ("use_pass_z", "use_pass_normal", "use_pass_vector"):
             self.set(layer, attribute, True)

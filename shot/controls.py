@@ -75,5 +75,7 @@ def blur(image, sigma):
     for axis in (0, 1):
         padded = np.pad(result, [(radius, radius) if a == axis else (0, 0) for a in (0, 1)], mode="reflect")
         length = result.shape[axis]
-        result = sum(w * np.take(padded, np.arange(i, i + length), axis=axis) for i, w in enumerate(taps))
+        result = np.zeros_like(result)
+        for offset, weight in enumerate(taps.astype(np.float32)):
+            result += weight * (padded[offset: offset + length] if axis == 0 else padded[:, offset: offset + length])
     return result

@@ -150,12 +150,12 @@ def test_cancel_stops_a_style_job_and_leaves_no_frames(style_job, tmp_path):
 
 
 def test_base_images_come_from_the_guides_shading_and_normals():
-    from diffsynth_render.shot.frame_inputs import frame_inputs, shot_ranges
+    from diffsynth_render.shot.frame_inputs import frame_extremes, frame_inputs, shot_ranges
 
     passes = box_passes(1)
     passes["Normal"][:32, :, :] = (0.0, -1.0, 0.0)  # the top half faces another way
     passes["Depth"][:, :8] = 1e10  # nothing hit on the left
-    guide = frame_inputs(passes, shot_ranges(lambda: [passes]))["guide"]
+    guide = frame_inputs(passes, shot_ranges([frame_extremes(passes)]))["guide"]
     clay, normals = base_image(guide, "clay"), base_image(guide, "normals")
     np.testing.assert_allclose(clay[:, 8:], guide[:, 8:, :3])
     assert np.allclose(clay[:, :8], normals[:, :8]) and clay[:, :8].min() > 0.7  # a light backdrop

@@ -43,7 +43,9 @@ class FieldStore:
         span = 2 * settings.window + 3  # the frames of one window, and one more on each side
         self.guides = tensor_frames(guides, span, device)
         self.flows = None if flows is None else tensor_frames(flows, span)
-        self.surfaces = None if surfaces is None else tensor_frames(surfaces, span)
+        # Surface coordinates in [0, 1] compared within SAME_SURFACE: half precision holds them
+        # (the derived guides are float16 on disk), at half the memory of a window of them.
+        self.surfaces = None if surfaces is None else tensor_frames(surfaces, span, dtype=torch.float16)
         self.texture = None if texture is None else tensor_frames(texture, span, device)
         self.margin = settings.patch_size - 1  # see margins
         # Flow NNFs carry each pixel exactly: voting over overlapping patches would only mix in the
@@ -90,17 +92,16 @@ class FieldStore:
         now if it was not."""
         if (target, source) not in self:
             self.estimate([(target, source)])
-        loose = self._loose.get((target, source))
-        if loose is not None:
-            return loose
-        slot = self._slots.get((target, source))
-        if slot is not None:
+        if (target, source) in self._loose:
+            nnf, weight = self._loose[(target, source)]
+        elif (target, source) in self._slots:
+            slot = self._slots[(target, source)]
             nnf, weight = self._nnfs[slot], None if self._weights is None else self._weights[slot]
         else:
             with np.load(self._path(target, source)) as stored:
                 nnf, weight = stored["nnf"], stored["weight"] if "weight" in stored else None
-        nnf = torch.from_numpy(nnf).to(self.device).long()
-        return nnf, None if weight is None else torch.from_numpy(weight).to(self.device).float()
+        nnf = torch.as_tensor(nnf).to(self.device).long()
+        return nnf, None if weight is None else torch.as_tensor(weight).to(self.device).float()
 
     def release(self, pair):
         """Let the NNF of ``pair`` go (a store that does not ``keep``)."""
@@ -187,7 +188,7 @@ class FieldStore:
         grid = pixels(self.height, self.width)
         for index, (target, source) in enumerate(batch):
             matched = crop_margin(nnf[index].float().cpu(), self.margin) - self.margin  # unmargined pixels
-            seen = visible(self.surfaces[source], self.surfaces[target], matched - grid)
+            seen = visible(self.surfaces[source].float(), self.surfaces[target].float(), matched - grid)
             weight[index] = add_margin(seen[..., None].float(), self.margin, "replicate")[..., 0].to(self.device)
         return weight
 
@@ -204,7 +205,7 @@ class FieldStore:
         nnf = nnf.short()
         weight = None if weight is None else weight.half()
         if not self.keep:
-            self._loose[pair] = (nnf.long(), None if weight is None else weight.float())
+            self._loose[pair] = (nnf, weight)
             return
         slot = len(self._slots)
         if slot < len(self._nnfs):

@@ -96,7 +96,7 @@ def keyframe_flows(flows, keyframes):
     return Frames(len(keyframes), (*flows.shape[1:3], 4), keyframe_flow)
 
 
-def tensor_frames(frames, capacity, device="cpu"):
-    """``frames`` (``Frames``, an array or a tensor) as a ``Recent`` of float32 tensors on
+def tensor_frames(frames, capacity, device="cpu", dtype=torch.float32):
+    """``frames`` (``Frames``, an array or a tensor) as a ``Recent`` of ``dtype`` tensors on
     ``device``, the ``capacity`` last used kept."""
-    return Recent(as_frames(frames), capacity, lambda frame: torch.as_tensor(frame).float().to(device))
+    return Recent(as_frames(frames), capacity, lambda frame: torch.as_tensor(frame).to(device, dtype))
