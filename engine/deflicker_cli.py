@@ -50,44 +50,48 @@ def run(args):
         guides, frames, names, bits = _inputs(args)
         settings = BlendSettings(mode=args.mode, window=args.window, weighting=args.weighting,
                                  keep_detail=args.keep_detail, backend=args.backend, device=args.device)
-        colour, alpha = frames[..., :3], frames[..., 3:]
-        patch_blender = PatchBlender(guides, settings, texture=frame_detail(colour))
+        colour = frames.map(lambda frame: frame[..., :3], 3)
+        texture = colour.map(lambda frame: frame_detail(frame[None])[0], 3)
+        patch_blender = PatchBlender(guides, settings, texture=texture, keep_fields=False)
         partial = result_folder(args.out, (f"*{PNG}",))
     except ValueError as error:
         print(f"deflicker: {error}", file=sys.stderr)
         return Exit.BAD_INPUT
+    alpha = frames.shape[-1] == 4
     try:
-        smoothed = patch_blender(colour, ProgressBar("deflicker"))
-        for name, frame in zip(names, np.concatenate([smoothed, alpha], axis=-1)):
-            write_png(partial / name, frame, bits)
+        for index, smoothed in patch_blender.stream(colour, ProgressBar("deflicker")):
+            frame = np.asarray(smoothed)
+            if alpha:  # kept as it was: only colour is blended
+                frame = np.concatenate([frame, frames[index][..., 3:]], axis=-1)
+            write_png(partial / names[index], frame, bits)
         replace_folder(partial, args.out)
     except KeyboardInterrupt:
         print("\ndeflicker: cancelled; --out is as it was", file=sys.stderr)
         return Exit.CANCELLED
     finally:
         shutil.rmtree(partial, ignore_errors=True)
-    kept = "; their alpha kept as it was (only colour is blended)" if alpha.shape[-1] else ""
+    kept = "; their alpha kept as it was (only colour is blended)" if alpha else ""
     print(f"deflicker: {len(names)} frames written to {args.out} ({patch_blender.estimations} NNFs estimated)"
           f"{kept}")
     return 0
 
 
 def _inputs(args):
-    import numpy as np
-
-    from .image_sequences import NPY, PNG, read_sequence
+    """(guides, frames (``Frames``), frame names, bits), every folder checked against the frames."""
+    from ..shot.frames import stacked
+    from .image_sequences import NPY, PNG, open_sequence
 
     inputs = [*args.guide, args.frames]
     out = args.out.resolve()
     for folder in inputs:
         if folder.resolve() == out:
             raise ValueError(f"--out {args.out} is also an input folder; choose another")
-    frames, names, bits = read_sequence(args.frames, (PNG,), alpha=True)
+    frames, names, bits = open_sequence(args.frames, (PNG,), alpha=True)
     guides = []
     for folder in args.guide:
-        guide, _, _ = read_sequence(folder, (PNG, NPY))
+        guide, _, _ = open_sequence(folder, (PNG, NPY))
         if guide.shape[:3] != frames.shape[:3]:
             raise ValueError(f"--guide {folder} has {len(guide)} frames of {guide.shape[2]}x{guide.shape[1]} but "
                              f"--frames {args.frames} has {len(frames)} of {frames.shape[2]}x{frames.shape[1]}")
         guides.append(guide)
-    return np.ascontiguousarray(np.concatenate(guides, axis=-1)), frames, names, bits
+    return stacked(guides), frames, names, bits

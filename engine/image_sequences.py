@@ -8,11 +8,14 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from ..contract import atomic_path
+from ..shot.frames import Frames
 
 PNG = ".png"
 NPY = ".npy"
+PNG_CHANNELS = {"P": 3, "PA": 4, "LA": 4}  # as OpenCV reads them: a palette as colour, grey + alpha as BGRA
 
 
 def frame_files(folder, suffixes=(PNG,)):
@@ -50,15 +53,43 @@ def read_image(path, alpha=False):
 def read_sequence(folder, suffixes=(PNG,), alpha=False):
     """(frames (N, H, W, C) float32, file names, bits of the first frame); all frames one size
     (``alpha``: as ``read_image``)."""
+    frames, names, bits = open_sequence(folder, suffixes, alpha)
+    return np.stack(list(frames)), names, bits
+
+
+def open_sequence(folder, suffixes=(PNG,), alpha=False):
+    """(``Frames`` (N, H, W, C) float32 read when asked for, file names, bits of the first frame):
+    every file's size and channels checked now, from its header (``alpha``: as ``read_image``)."""
     files = frame_files(folder, suffixes)
-    images, bits = [], None
+    shapes = []
     for path in files:
-        image, depth = read_image(path, alpha)
-        bits = bits or depth
-        if images and image.shape != images[0].shape:
-            raise ValueError(f"{path} is {_size(image)} but {files[0]} is {_size(images[0])}")
-        images.append(image)
-    return np.stack(images), [path.name for path in files], bits
+        width, height, channels = frame_header(path)
+        if path.suffix.lower() == PNG and not alpha:
+            channels = min(channels, 3)
+        shapes.append((height, width, channels))
+        if shapes[-1] != shapes[0]:
+            raise ValueError(f"{path} is {_size(shapes[-1])} but {files[0]} is {_size(shapes[0])}")
+    _, bits = read_image(files[0], alpha)
+    return Frames(len(files), shapes[0], lambda i: read_image(files[i], alpha)[0]), [p.name for p in files], bits
+
+
+def frame_header(path):
+    """(width, height, channels) of a PNG or ``.npy`` frame, from its header alone (channels as
+    ``read_image`` gives them with alpha)."""
+    path = Path(path)
+    if path.suffix.lower() == NPY:
+        try:
+            array = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as error:
+            raise ValueError(f"cannot read array {path}: {error}") from None
+        if array.ndim not in (2, 3) or not np.issubdtype(array.dtype, np.floating):
+            raise ValueError(f"{path} must hold a float (H, W) or (H, W, C) array, got {array.dtype} {array.shape}")
+        return array.shape[1], array.shape[0], 1 if array.ndim == 2 else array.shape[2]
+    try:
+        with Image.open(path) as image:
+            return *image.size, PNG_CHANNELS.get(image.mode, len(image.getbands()))
+    except (OSError, UnidentifiedImageError) as error:
+        raise ValueError(f"cannot read image {path}: {error}") from None
 
 
 def write_png(path, image, bits=8):
@@ -87,5 +118,5 @@ def _read_array(path):
     return array.astype(np.float32)
 
 
-def _size(image):
-    return f"{image.shape[1]}x{image.shape[0]} with {image.shape[2]} channels"
+def _size(shape):
+    return f"{shape[1]}x{shape[0]} with {shape[2]} channels"

@@ -6,10 +6,8 @@ from typing import NamedTuple
 import numpy as np
 
 from ..shot.frames import Frames, stacked
-from .image_sequences import NPY, PNG, read_image
+from .image_sequences import PNG, frame_header, read_image
 from .job import JobError
-
-PNG_CHANNELS = {"P": 3, "PA": 4, "LA": 4}  # as OpenCV reads them: a palette as colour, grey + alpha as BGRA
 
 
 class ShotInputs(NamedTuple):
@@ -45,7 +43,7 @@ def _frames(field, files, size, problems, notes, colour=False):
     channels = None
     for path in files:
         try:
-            width, height, found = _header(path)
+            width, height, found = frame_header(path)
         except ValueError as error:
             problems.append(f"{field}: {error}")
             return None
@@ -67,22 +65,3 @@ def _frames(field, files, size, problems, notes, colour=False):
         return np.repeat(image, 3, axis=2) if image.shape[2] == 1 and wanted == 3 else image
 
     return Frames(len(files), (size[1], size[0], wanted), read)
-
-
-def _header(path):
-    """(width, height, channels) of a PNG or ``.npy`` frame, from its header alone."""
-    if path.suffix.lower() == NPY:
-        try:
-            array = np.load(path, mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError) as error:
-            raise ValueError(f"cannot read array {path}: {error}") from None
-        if array.ndim not in (2, 3) or not np.issubdtype(array.dtype, np.floating):
-            raise ValueError(f"{path} must hold a float (H, W) or (H, W, C) array, got {array.dtype} {array.shape}")
-        return array.shape[1], array.shape[0], 1 if array.ndim == 2 else array.shape[2]
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            return *image.size, PNG_CHANNELS.get(image.mode, len(image.getbands()))
-    except (OSError, UnidentifiedImageError) as error:
-        raise ValueError(f"cannot read image {path}: {error}") from None

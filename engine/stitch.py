@@ -48,7 +48,10 @@ def run(args):
     stop = StopRequest(events, cancel_file(args.job), partial)
 
     def work():
+        from .progress import StageClock
+
         started = time.perf_counter()
+        events.estimate.clock = StageClock()
         names = stitch(job, folders, partial, events, stop)
         return events.done(replace_folder(partial, output), names, time.perf_counter() - started)
 
@@ -90,22 +93,29 @@ def stitch(job, folders, partial, events, stop):
 
     from .image_sequences import write_png
 
-    chunks, steps = job.chunks, job.settings.steps
+    chunks, steps, clock = job.chunks, job.settings.steps, events.estimate.clock
+    for number, (earlier, later) in enumerate(zip(chunks, chunks[1:])):
+        events.estimate.expect("blend", earlier.stop - later.start + 2 * job.settings.blend.window, number)
+    events.estimate.expect("write", chunks[-1].stop, steps)
     owner = {index: (chunk, folder) for chunk, folder in zip(reversed(chunks), reversed(folders))
              for index in chunk.frames}  # the earliest chunk that has the frame
-    blended = {}
+    blended = set()  # seam frames, written as each seam is blended (one seam held at a time)
     for number, (earlier, later) in enumerate(zip(chunks, chunks[1:])):
         stop.check()
-        blended.update(_seam_frames(job, range(later.start, earlier.stop), (earlier, later),
-                                    folders[number:number + 2], events, stop))
+        with clock("blend"):
+            seam = _seam_frames(job, range(later.start, earlier.stop), (earlier, later), folders[number:number + 2],
+                                number, events, stop)
+        with clock("write"):
+            for index, (frame, bits) in seam.items():
+                write_png(partial / job.frame_name(index), frame, bits)
+                blended.add(index)
     names = []
     for index in range(chunks[-1].stop):
         stop.check()
         name = job.frame_name(index)
-        if index in blended:
-            write_png(partial / name, *blended[index])
-        else:
-            shutil.copyfile(owner[index][1] / name, partial / name)
+        if index not in blended:
+            with clock("write"):
+                shutil.copyfile(owner[index][1] / name, partial / name)
         names.append(name)
         events.progress("write", steps, steps, index + 1, chunks[-1].stop)
     seams = [[later.start + job.first_frame, earlier.stop - 1 + job.first_frame]
@@ -116,10 +126,10 @@ def stitch(job, folders, partial, events, stop):
     return names
 
 
-def _seam_frames(job, seam, pair, folders, events, stop):
+def _seam_frames(job, seam, pair, folders, number, events, stop):
     """{shot index: (frame, bits)} for the frames of ``seam`` (the shot indices the chunks ``pair``
-    share, their frames in ``folders``): cross-faded, then patch-blended with a window of frames on
-    each side."""
+    share, their frames in ``folders``; the ``number``-th seam): cross-faded, then patch-blended with a
+    window of frames on each side."""
     import numpy as np
 
     from ..shot.guides import surfaces
@@ -143,11 +153,11 @@ def _seam_frames(job, seam, pair, folders, events, stop):
 
     def progress(done, total):
         stop.check()
-        events.progress("blend", steps, steps, done, total)
+        events.progress("blend", number, steps, done, total)
 
-    smoothed = PatchBlender(guides, job.settings.blend, flows, surfaces(guides))(np.stack(frames), progress)
-    smoothed = np.clip(np.asarray(smoothed), 0, 1)
-    return {index: (smoothed[index - low], bits) for index in seam}
+    blender = PatchBlender(guides, job.settings.blend, flows, surfaces(guides), keep_fields=False)
+    return {low + offset: (np.clip(np.asarray(frame), 0, 1), bits)
+            for offset, frame in blender.stream(np.stack(frames), progress) if low + offset in seam}
 
 
 def _guides_only(job):
