@@ -26,7 +26,7 @@ import torch
 from ...kernels import estimate_nnf, patch_distance, vote
 from ...kernels.pyramid import clamp_centres
 from .margins import add_margin, crop_margin
-from .motion import pixels, tensor_frames, visible, walk
+from .motion import pixels, tensor_frames, visible_at, walk
 
 WALKS_KEPT = 4  # chains of flows kept to walk on from: a block's frames come in order of distance
 
@@ -185,10 +185,10 @@ class FieldStore:
                                       s.patch_size)
             return torch.exp(-distance / (s.confidence_scale * self.channels))
         weight = torch.empty(nnf.shape[:3], device=self.device)
-        grid = pixels(self.height, self.width)
         for index, (target, source) in enumerate(batch):
-            matched = crop_margin(nnf[index].float().cpu(), self.margin) - self.margin  # unmargined pixels
-            seen = visible(self.surfaces[source].float(), self.surfaces[target].float(), matched - grid)
+            matched = crop_margin(nnf[index].cpu(), self.margin) - self.margin  # unmargined pixels
+            seen = visible_at(self.surfaces[source].float(), self.surfaces[target].float(), matched[..., 0],
+                              matched[..., 1])
             weight[index] = add_margin(seen[..., None].float(), self.margin, "replicate")[..., 0].to(self.device)
         return weight
 
