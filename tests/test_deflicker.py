@@ -254,3 +254,30 @@ def test_matching_the_frames_detail_keeps_their_texture_on_a_flat_guide():
     with_detail = PatchBlender(flat, BlendSettings(window=4), texture=frame_detail(frames))(frames)
     # (the gain ranges from 0.3 to 3.5 dB over textures: 25 seeds measured)
     assert psnr(guide_only, styled) < psnr(frames, styled) < psnr(with_detail, styled)
+
+
+@pytest.mark.parametrize("flows", [False, True], ids=["searched", "flows"])
+def test_streaming_frames_asked_for_once_gives_the_whole_shot_blend(flows):
+    """``stream`` over frames made when asked (as the engine paints them), each asked for once,
+    with NNFs let go after their last use, gives the very frames a call on the whole array does."""
+    from diffsynth_render.shot.frames import Frames
+
+    count, size, step = 10, 48, (0, 2)
+    guides, styled = occluding_shot(count, size, 3, seed=131, step=step)
+    frames = flickered(styled, seed=132)
+    motion = _occlusion_motion(count, size, step) if flows else (None, None)
+    settings = BlendSettings(window=4, keep_detail=True)
+    whole = PatchBlender(guides, settings, *motion)(frames)
+    asked = []
+
+    def paint(index):
+        asked.append(index)
+        return frames[index]
+
+    blender = PatchBlender(Frames(count, guides.shape[1:], guides.__getitem__), settings,
+                           *(None if m is None else Frames(count, m.shape[1:], m.__getitem__) for m in motion),
+                           keep_fields=False)
+    streamed = dict(blender.stream(Frames(count, frames.shape[1:], paint)))
+    assert sorted(asked) == list(range(count))  # each frame asked for once
+    assert np.array_equal(np.stack([streamed[i].numpy() for i in range(count)]), whole)
+    assert not blender.fields._loose  # every NNF let go

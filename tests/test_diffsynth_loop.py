@@ -208,3 +208,15 @@ def test_frames_per_batch_follows_size_and_setting():
     assert small >= 4 * large >= 4 or large == 1
     assert frames_per_batch(_settings(batch_frames=3), config, 64, 64, torch.float32, "cpu", 1000) == 3
     assert frames_per_batch(_settings(batch_frames=3), config, 64, 64, torch.float32, "cpu", 2) == 2
+
+
+def test_the_streamed_loop_runs_in_half_precision_as_cuda_runs_it(shot):
+    """float16 (and bfloat16) on the CPU, smoothing at every step and at the end, frames decoded
+    as the blend asks and encoded as it gives them back: finite frames close to float32's."""
+    controls, guides = shot
+    settings = _settings(smoothing_steps=(1, 3), final_smoothing=True, vae_frames=3)
+    reference = DiffSynthPipeline(build_tiny())(settings, controls, guides=guides)
+    for dtype in (torch.float16, torch.bfloat16):
+        frames = DiffSynthPipeline(build_tiny(), dtype=dtype)(settings, controls, guides=guides)
+        assert frames.dtype == torch.float32 and bool(torch.isfinite(frames).all())
+        assert float((frames - reference).abs().mean()) < 0.02, dtype

@@ -103,3 +103,27 @@ def test_a_style_job_paints_only_its_keyframes_and_carries_them(style_job, tmp_p
     assert np.abs(keyed[1] - every[1]).mean() > 0.01  # carried, not painted
     result = json.loads((tmp_path / "out" / contract.RESULT_FILE).read_text())
     assert "carry" in result["timings_s"]
+
+
+def test_streamed_carry_keeps_a_few_keyframes_and_matches_the_whole_call():
+    """Keyframes asked for as the frames between need them (as the engine reads them back from
+    disk), NNFs let go after use: the same frames as a call on the whole array, holes filled."""
+    from diffsynth_render.shot.frames import Frames
+
+    guides, styled, flows = _moving(count=13)
+    surfaces = np.zeros((13, 48, 48, 3), np.float32)
+    surfaces[:, 20:28, 20:28] = 1
+    surfaces[6] = 0  # frame 6 sees a surface its neighbouring keyframes hide: filled from further ones
+    keys = [0, 4, 8, 12]
+    settings = BlendSettings(keep_detail=True)
+    whole = KeyframeCarrier(guides, keys, settings, flows, surfaces)(styled[keys])
+    asked = []
+
+    def keyframe(index):
+        asked.append(index)
+        return styled[keys[index]]
+
+    carrier = KeyframeCarrier(guides, keys, settings, flows, surfaces, keep_fields=False)
+    streamed = carrier.stream(Frames(len(keys), styled.shape[1:], keyframe))
+    assert np.array_equal(np.stack([np.asarray(frame) for _, frame in streamed]), whole)
+    assert len(asked) <= 2 * len(keys) and not carrier.fields._loose  # the nearest kept; NNFs let go
