@@ -77,13 +77,6 @@ class Recent:
         self.frames, self.capacity, self.convert = frames, max(1, capacity), convert
         self._kept = collections.OrderedDict()
 
-    def __len__(self):
-        return len(self.frames)
-
-    @property
-    def shape(self):
-        return tuple(self.frames.shape)
-
     def __getitem__(self, index):
         if index in self._kept:
             self._kept.move_to_end(index)

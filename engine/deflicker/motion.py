@@ -99,18 +99,18 @@ def keyframe_flows(flows, keyframes):
     """The flows of the shot made of frames ``keyframes`` alone (ascending indices), as
     ``Frames`` (K, H, W, 4) made when asked: each keyframe's motion to the next keyframe and back
     to the one before, chained through the frames between."""
-    flows, keyframes = tensor_frames(flows, 2), list(keyframes)
+    size, flows, keyframes = tuple(flows.shape[1:3]), tensor_frames(flows, 2), list(keyframes)
 
     def keyframe_flow(index):
         frame = keyframes[index]
-        result = torch.zeros((*flows.shape[1:3], 4))
+        result = torch.zeros((*size, 4))
         if index + 1 < len(keyframes):
             result[..., 0:2] = chained_flow(flows, frame, keyframes[index + 1])
         if index > 0:
             result[..., 2:4] = chained_flow(flows, frame, keyframes[index - 1])
         return result
 
-    return Frames(len(keyframes), (*flows.shape[1:3], 4), keyframe_flow)
+    return Frames(len(keyframes), (*size, 4), keyframe_flow)
 
 
 def tensor_frames(frames, capacity, device="cpu", dtype=torch.float32):

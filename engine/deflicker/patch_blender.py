@@ -17,7 +17,7 @@ from .fields import FieldStore
 from .margins import crop_margin
 from .motion import check_flows
 from .settings import BlendSettings
-from .windows import field_pairs, frame_plan, last_use
+from .windows import field_pairs, frame_plan, last_use, pair_last_use
 
 MAX_SIDE = 32767  # NNFs are stored as int16
 
@@ -161,21 +161,6 @@ def matching_frames(frames, guides, name="frames"):
         raise ValueError(f"{name} {tuple(checked.shape[:3])} must match the guides' frames and size "
                          f"{tuple(guides.shape[:3])}")
     return checked
-
-
-def pair_last_use(plan):
-    """{frame index: the NNF pairs whose last use is in that frame's blend}."""
-    last = {}
-    for index, blocks in enumerate(plan):
-        for block in blocks:
-            for frame in block.frames:
-                if frame != block.anchor:
-                    last[(block.anchor, frame)] = index
-            last[(index, block.anchor)] = index
-    expiry = {}
-    for pair, index in last.items():
-        expiry.setdefault(index, []).append(pair)
-    return expiry
 
 
 class ProgressCounter:

@@ -51,16 +51,28 @@ def frame_plan(count, window, mode):
     return [window_blocks(index, count, window, mode) for index in range(count)]
 
 
-def field_pairs(plan):
-    """Every (target, source) NNF the plan needs, in the order they are first used."""
-    pairs = {}
+def _uses(plan):
+    """(frame index, (target, source)) for every use of an NNF in the plan, in order."""
     for index, blocks in enumerate(plan):
         for block in blocks:
             for frame in block.frames:
                 if frame != block.anchor:
-                    pairs[(block.anchor, frame)] = None
-            pairs[(index, block.anchor)] = None
-    return list(pairs)
+                    yield index, (block.anchor, frame)
+            yield index, (index, block.anchor)
+
+
+def field_pairs(plan):
+    """Every (target, source) NNF the plan needs, in the order they are first used."""
+    return list(dict.fromkeys(pair for _, pair in _uses(plan)))
+
+
+def pair_last_use(plan):
+    """{frame index: the NNF pairs whose last use is in that frame's blend}."""
+    last = {pair: index for index, pair in _uses(plan)}
+    expiry = {}
+    for pair, index in last.items():
+        expiry.setdefault(index, []).append(pair)
+    return expiry
 
 
 def last_use(plan):
