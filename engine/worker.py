@@ -139,8 +139,11 @@ def _render(job, events, stop, anchor=None):
     count = len(job.guides[0])
     _expect_work(events.estimate, job, count, anchor is not None)
     if job.passes:
+        from .memory_budget import return_freed_memory
+
         with clock("derive"):
             _derive(job, events, stop, anchor)
+            return_freed_memory()
         events.estimate.settle("derive")
     with clock("read"):
         inputs = read_inputs(job)
