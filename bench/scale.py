@@ -16,6 +16,7 @@ Run alone: ``.venv/bin/python -m diffsynth_render.bench.scale [--sizes 720p,1080
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -52,44 +53,51 @@ def shot_passes(root, name, frames, painter):
     from ..tools.sample_shot import build_sample_shot
 
     width, height = SIZES[name]
-    build_sample_shot(frames, (width, height))
     blend = root / "shot.blend"
-    bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+    if not blend.is_file():
+        build_sample_shot(frames, (width, height))
+        bpy.ops.wm.save_as_mainfile(filepath=str(blend))
     out = root / "shot"
     options = ["--model", "tiny"] if painter == "diffusion" else []
     measured("diffsynth_render.cli", "farm-template", blend, "--out", out, "--painter", painter, *options,
              "--chunk-frames", frames // 2, "--size", f"{width}x{height}")  # its job, less the chunks
+    cached = len(list((out / "passes" / "exr").glob("*.exr"))) if (out / "passes" / "exr").is_dir() else 0
     seconds, _ = measured("diffsynth_render.cli", "passes", blend, "--out", out, "--frames", f"1-{frames}",
                           "--size", f"{width}x{height}")
     job = json.loads((out / "job.json").read_text())
     job.pop("chunks")
     job["passes"]["frames"] = [str(out / path) for path in job["passes"]["frames"]]
-    return job, seconds / frames, folder_mib(out / "passes" / "exr") / frames
+    per_frame = seconds / (frames - cached) if cached < frames else None  # None: all found rendered
+    return job, per_frame, folder_mib(out / "passes" / "exr") / frames
 
 
 def stylize(root, job, name, count, passes_s, exr_mib):
     """One row: ``job`` on the first ``count`` frames, its own derived folder and output."""
     case = root / f"{job['painter']}_{count}"
+    shutil.rmtree(case, ignore_errors=True)
     job = {**job, "output": str(case / "out"),
            "passes": {"frames": job["passes"]["frames"][:count], "derived": str(case / "derived")}}
-    (case).mkdir()
+    case.mkdir()
     (case / "job.json").write_text(json.dumps(job))
     seconds, mib = measured("diffsynth_render.engine", "run", case / "job.json")
     timings = json.loads((case / "out" / "result.json").read_text())["timings_s"]
     row = {"painter": job["painter"], "size": name, "frames": count, "total_s_per_frame": round(seconds / count, 3),
-           "passes_s_per_frame": round(passes_s, 3)}
+           "passes_s_per_frame": "cached" if passes_s is None else round(passes_s, 3)}
     row.update({f"{stage}_s": round(timings[stage] / count, 3) if stage in timings else "" for stage in STAGES})
     row.update({"peak_MiB": round(mib), "exr_MiB_per_frame": round(exr_mib, 1),
                 "derived_MiB_per_frame": round(folder_mib(case / "derived") / count, 1)})
     return row
 
 
-def run(sizes=("720p", "1080p"), counts=(60, 120, 240), diffusion=(60, 240)):
+def run(sizes=("720p", "1080p"), counts=(60, 120, 240), diffusion=(60, 240), work=None):
+    """The table; ``work``: a folder to keep each size's shot and passes in (and find them there
+    again: passes already rendered are not rendered again, and their time is not measured)."""
     rows = []
     cases = [(name, "style", counts) for name in sizes] + ([("512²", "diffusion", diffusion)] if diffusion else [])
     for name, painter, lengths in cases:
         with tempfile.TemporaryDirectory(prefix="diffsynth-scale-bench-") as temp:
-            root = Path(temp)
+            root = Path(work or temp) / f"{name}_{painter}"
+            root.mkdir(parents=True, exist_ok=True)
             job, passes_s, exr_mib = shot_passes(root, name, max(lengths), painter)
             for count in lengths:
                 rows.append(stylize(root, job, name, count, passes_s, exr_mib))
@@ -103,6 +111,7 @@ if __name__ == "__main__":
     parser.add_argument("--counts", default="60,120,240", help="style painter shot lengths")
     parser.add_argument("--diffusion", default="60,240", help="diffusion painter (tiny model, 512²) shot lengths; "
                         "empty for none")
+    parser.add_argument("--work", type=Path, help="keep the shots and their passes here (and reuse them)")
     arguments = parser.parse_args()
     run([s for s in arguments.sizes.split(",") if s], [int(c) for c in arguments.counts.split(",") if c],
-        [int(c) for c in arguments.diffusion.split(",") if c])
+        [int(c) for c in arguments.diffusion.split(",") if c], arguments.work)
