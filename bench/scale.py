@@ -2,7 +2,8 @@
 
 The sample shot (``tools/sample_shot.py``) at 1280×720 and 1920×1080, 60 / 120 / 240 frames,
 with the style painter and every default; the diffusion painter with the embedded tiny model
-at 512², 60 and 240 frames. The passes are rendered once per size (``cli passes``, the longest
+at 512², 60 and 240 frames (4 steps, 8 frames a batch: its memory should not grow with the shot
+either). The passes are rendered once per size (``cli passes``, the longest
 shot; the shorter ones take its first frames), then each shot is stylized by ``engine run`` in
 its own process, deriving its inputs from the passes as a Stylize does. Per case: seconds per
 frame of the passes and of each engine stage (derive, paint or denoise, blend, carry, write),
@@ -26,6 +27,7 @@ from pathlib import Path
 from .report import write_report
 
 SIZES = {"720p": (1280, 720), "1080p": (1920, 1080), "512²": (512, 512)}
+DIFFUSION_STEPS, DIFFUSION_BATCH = 4, 8  # the tiny model at 512² takes minutes a step on 2 CPU cores
 STAGES = ("derive", "read", "load", "paint", "denoise", "decode", "encode", "blend", "carry", "write")
 
 
@@ -66,6 +68,8 @@ def shot_passes(root, name, frames, painter):
                           "--size", f"{width}x{height}")
     job = json.loads((out / "job.json").read_text())
     job.pop("chunks")
+    if painter == "diffusion":  # a few steps in fixed batches: what is measured is how it scales
+        job.update(steps=DIFFUSION_STEPS, batch_frames=DIFFUSION_BATCH)
     job["passes"]["frames"] = [str(out / path) for path in job["passes"]["frames"]]
     per_frame = seconds / (frames - cached) if cached < frames else None  # None: all found rendered
     return job, per_frame, folder_mib(out / "passes" / "exr") / frames
