@@ -56,6 +56,9 @@ class FieldStore:
         self._slots, self._on_disk, self._loose = {}, set(), {}  # pair → slot; pairs in files; pair → entry
         self._nnfs = self._weights = self._folder = None
         self._walks = collections.OrderedDict()  # (target, direction) → (frame reached, positions)
+        # Every pixel's (row, col), without and with the margin: made once, not for every NNF.
+        self._grid = pixels(self.height, self.width)
+        self._margined_grid = pixels(self.height + 2 * self.margin, self.width + 2 * self.margin).long()
 
     @property
     def shape(self):
@@ -156,14 +159,14 @@ class FieldStore:
         starts a search from a flow)."""
         flow = add_margin(self._chained(target, source).unsqueeze(0), self.margin, "replicate")[0]
         height, width = flow.shape[:2]
-        grid = pixels(height, width).long()
-        return clamp_centres(grid + flow.round().long(), height, width, self.settings.patch_size // 2).to(self.device)
+        return clamp_centres(self._margined_grid + flow.round().long(), height, width,
+                             self.settings.patch_size // 2).to(self.device)
 
     def _chained(self, target, source):
         """``motion.chained_flow`` from ``target`` to ``source``, walked on from the last chain
         from ``target`` in that direction where it stopped short of ``source``."""
         direction = 1 if source > target else -1
-        grid = pixels(self.height, self.width)
+        grid = self._grid
         frame, position = self._walks.pop((target, direction), (target, grid))
         if (source - frame) * direction < 0:  # walked past it: from the start
             frame, position = target, grid
