@@ -14,10 +14,26 @@ def strips_of(editor):
     return editor.strips if hasattr(editor, "strips") else editor.sequences
 
 
+def span(strip):
+    """The frames a strip shows, as (first, end) with ``end`` one past the last: ``left_handle`` and
+    ``right_handle`` in Blender 5.1+, ``frame_final_start`` and ``frame_final_end`` before."""
+    if hasattr(strip, "left_handle"):
+        return strip.left_handle, strip.right_handle
+    return strip.frame_final_start, strip.frame_final_end
+
+
+def set_length(strip, frames):
+    """Show ``frames`` frames from the strip's first one (5.1.0's ``duration`` is read-only: the
+    right handle is set instead)."""
+    if hasattr(strip, "right_handle"):
+        strip.right_handle = strip.left_handle + frames
+    else:
+        strip.frame_final_duration = frames
+
+
 def free_channel(editor, first, last):
     """The lowest channel with no strip overlapping frames [first, last]."""
-    taken = {strip.channel for strip in strips_of(editor)
-             if strip.frame_final_start <= last and strip.frame_final_end > first}
+    taken = {strip.channel for strip in strips_of(editor) if span(strip)[0] <= last and span(strip)[1] > first}
     return next(channel for channel in range(1, MAX_CHANNEL + 1) if channel not in taken)
 
 
@@ -36,7 +52,7 @@ def import_strip(scene, folder, name, frame_start=None):
                                         fit_method="FIT")
     for path in files[1:]:
         strip.elements.append(path.name)
-    strip.frame_final_duration = len(files)
+    set_length(strip, len(files))
     return strip
 
 

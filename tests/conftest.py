@@ -6,10 +6,13 @@ collection time, for this process and every subprocess the tests start.
 
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
+from pathlib import Path
 
 import pytest
 
@@ -39,6 +42,29 @@ def pytest_unconfigure(config):
         from diffsynth_render.cli import end_before_exit_crash
 
         end_before_exit_crash(config.stash[_EXIT_STATUS])
+
+
+@pytest.fixture(autouse=True)
+def no_deprecated_api():
+    """Blender's API moves, and we hear it first: a DeprecationWarning raised from the extension's
+    own code (installed as an extension or imported from the checkout) fails the test; other
+    warnings go on to pytest's summary."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DeprecationWarning)
+        yield
+    ours = [warning for warning in caught if issubclass(warning.category, DeprecationWarning)
+            and any(Path(warning.filename).is_relative_to(folder) for folder in _extension_folders())]
+    for warning in caught:
+        if warning not in ours:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    assert not ours, "deprecated API used by the extension:\n" + "\n".join(
+        f"{warning.filename}:{warning.lineno}: {warning.message}" for warning in ours)
+
+
+def _extension_folders():
+    """The folders of the extension's modules loaded in this process."""
+    return {Path(module.__file__).parent for name, module in list(sys.modules.items())
+            if re.fullmatch(r"(bl_ext\.[^.]+\.)?diffsynth_render", name) and getattr(module, "__file__", None)}
 
 
 @pytest.fixture
@@ -100,6 +126,16 @@ def build_shot(bpy, output):
 
 
 def strips(scene):
-    """The scene's top-level VSE strips: ``strips`` in Blender 4.4+, ``sequences`` in 4.2–4.3."""
+    """The scene's top-level VSE strips, under each release's name for them."""
+    from diffsynth_render.operators.vse_strip import strips_of
+
     editor = scene.sequence_editor
-    return [] if editor is None else list(editor.strips if hasattr(editor, "strips") else editor.sequences)
+    return [] if editor is None else list(strips_of(editor))
+
+
+def first_and_length(strip):
+    """The strip's first frame and how many frames it shows, under each release's names for them."""
+    from diffsynth_render.operators.vse_strip import span
+
+    first, end = span(strip)
+    return first, end - first

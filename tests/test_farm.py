@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import engine_command, strips
+from conftest import engine_command, first_and_length, strips
 
 from diffsynth_render.chunking import CHUNKS_FOLDER, plan_chunks
 from diffsynth_render.contract import WHOLE_SHOT, frame_name
@@ -180,7 +180,7 @@ def test_openjd_runs_the_farm_template_into_a_seamless_shot(blender, farm, tmp_p
     _openjd(out, "--step", "Strip")
     blender.ops.wm.open_mainfile(filepath=str(tmp_path / "stylized.blend"))
     (strip,) = strips(blender.context.scene)
-    assert strip.frame_final_start == FIRST and len(strip.elements) == 28
+    assert first_and_length(strip) == (FIRST, 28) and len(strip.elements) == 28
 
 
 def _seam_errors(out, frames):

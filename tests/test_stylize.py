@@ -6,7 +6,7 @@ from pathlib import Path
 
 import conftest
 import pytest
-from conftest import FRAMES, SIZE, strips
+from conftest import FRAMES, SIZE, first_and_length, strips
 
 
 def build_shot(bpy, output):
@@ -30,7 +30,7 @@ def test_stylize_adds_a_strip_that_survives_save_and_reload(shot):
     bpy, scene, tmp_path = shot
     assert bpy.ops.diffsynth.stylize() == {"FINISHED"}
     (strip,) = strips(scene)
-    assert len(strip.elements) == FRAMES and strip.frame_final_start == 5 and strip.frame_final_duration == FRAMES
+    assert len(strip.elements) == FRAMES and first_and_length(strip) == (5, FRAMES)
     assert strip.name.startswith("Scene: a stone tower v001")
     folder = Path(scene.diffsynth.last_output)
     assert sorted(p.name for p in folder.glob("frame_*.png")) == [f"frame_{f:04d}.png" for f in range(5, 9)]
@@ -145,7 +145,7 @@ def test_headless_cli_stylizes_a_blend_file(shot):
         ["frame_0006.png", "frame_0007.png"]
     bpy.ops.wm.open_mainfile(filepath=str(copy))
     (strip,) = strips(bpy.context.scene)
-    assert strip.frame_final_start == 6 and len(strip.elements) == 2 and "a lighthouse" in strip.name
+    assert first_and_length(strip) == (6, 2) and len(strip.elements) == 2 and "a lighthouse" in strip.name
 
     bpy.context.scene.camera = None
     bpy.ops.wm.save_as_mainfile(filepath=str(source))
@@ -180,7 +180,7 @@ def test_import_strip_adds_an_output_folder_again(shot):
     folder = scene.diffsynth.last_output
     assert bpy.ops.diffsynth.import_strip(directory=folder) == {"FINISHED"}
     first, second = sorted(strips(scene), key=lambda s: s.channel)
-    assert (second.channel, second.frame_final_start, len(second.elements)) == (2, 5, FRAMES)
+    assert (second.channel, *first_and_length(second), len(second.elements)) == (2, 5, FRAMES, FRAMES)
     assert second.name == "stylized_v001"
     with pytest.raises(RuntimeError, match="holds no frame_"):
         bpy.ops.diffsynth.import_strip(directory=str(tmp_path))
