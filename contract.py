@@ -315,7 +315,12 @@ def parse_event(line: str) -> Progress | Done | Failure | None:
 ENGINE_REQUIREMENTS = Path(__file__).absolute().parent / "engine" / "requirements.txt"
 
 
+def requirement_lines(path) -> tuple[str, ...]:
+    """The requirements in a pip requirements file, comments and blank lines left out."""
+    lines = (line.split("#")[0].strip() for line in Path(path).read_text().splitlines())
+    return tuple(line for line in lines if line)
+
+
 def engine_packages() -> tuple[str, ...]:
     """The engine's pip requirements, e.g. ``('torch', 'diffusers>=0.42,<0.43', ...)``."""
-    lines = (line.split("#")[0].strip() for line in ENGINE_REQUIREMENTS.read_text().splitlines())
-    return tuple(line for line in lines if line)
+    return requirement_lines(ENGINE_REQUIREMENTS)

@@ -12,8 +12,11 @@ from .process_operator import ProcessOperator
 
 
 def pip_command(target, packages, offline=False):
-    """The pip command line installing ``packages`` into ``target`` with Blender's Python."""
-    command = [sys.executable, "-m", "pip", "install", "--upgrade", "--target", str(target), *packages]
+    """The pip command line installing ``packages`` into ``target``, run by the running Blender's
+    own Python (``sys.executable``), so that pip picks the wheels for its version and platform.
+    Binary wheels only: Blender on Windows and macOS has no compiler to build a source archive."""
+    command = [sys.executable, "-m", "pip", "install", "--upgrade", "--only-binary=:all:", "--target", str(target),
+               *packages]
     return command + (["--no-index"] if offline else [])
 
 

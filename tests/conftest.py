@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import warnings
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,13 @@ def pytest_unconfigure(config):
         from diffsynth_render.cli import end_before_exit_crash
 
         end_before_exit_crash(config.stash[_EXIT_STATUS])
+
+
+def pytest_collection_modifyitems(items):
+    """A test that uses the ``blender`` fixture needs Blender: marked ``blender``."""
+    for item in items:
+        if "blender" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.blender)
 
 
 @pytest.fixture(autouse=True)
@@ -82,6 +90,20 @@ def blender():
 
 def _raise(error):
     raise error
+
+
+def make_wheel(folder, tag="py3-none-any"):
+    """A minimal wheel of the module ``dstest_pkg`` (``VALUE = 42``), made by hand, for ``tag``."""
+    path = folder / f"dstest_pkg-0.1-{tag}.whl"
+    info = "dstest_pkg-0.1.dist-info"
+    files = {"dstest_pkg.py": "VALUE = 42\n",
+             f"{info}/METADATA": "Metadata-Version: 2.1\nName: dstest-pkg\nVersion: 0.1\n",
+             f"{info}/WHEEL": f"Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: true\nTag: {tag}\n"}
+    files[f"{info}/RECORD"] = "".join(f"{name},,\n" for name in [*files, f"{info}/RECORD"])
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return path
 
 
 def run_python(code, args=(), **kwargs):

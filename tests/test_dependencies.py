@@ -2,29 +2,15 @@
 button when they are missing."""
 
 import subprocess
+import tarfile
 import venv
-import zipfile
 
 import pytest
-from conftest import ADDON_MODULE, build_shot, strips
+from conftest import ADDON_MODULE, build_shot, make_wheel, strips
 
 
 def _preferences(bpy):
     return bpy.context.preferences.addons[ADDON_MODULE].preferences
-
-
-def _wheel(folder):
-    """A minimal pure-Python wheel (no dependencies), made by hand."""
-    path = folder / "dstest_pkg-0.1-py3-none-any.whl"
-    info = "dstest_pkg-0.1.dist-info"
-    files = {"dstest_pkg.py": "VALUE = 42\n",
-             f"{info}/METADATA": "Metadata-Version: 2.1\nName: dstest-pkg\nVersion: 0.1\n",
-             f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
-    files[f"{info}/RECORD"] = "".join(f"{name},,\n" for name in [*files, f"{info}/RECORD"])
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, text in files.items():
-            archive.writestr(name, text)
-    return path
 
 
 def test_install_dependencies_fills_the_packages_folder_the_engine_imports_from(blender, tmp_path):
@@ -32,7 +18,7 @@ def test_install_dependencies_fills_the_packages_folder_the_engine_imports_from(
 
     target = tmp_path / "site-packages"
     _preferences(blender).packages_dir = str(target)
-    result = blender.ops.diffsynth.install_dependencies(packages=str(_wheel(tmp_path)), offline=True)
+    result = blender.ops.diffsynth.install_dependencies(packages=str(make_wheel(tmp_path)), offline=True)
     assert result == {"FINISHED"}
     assert (target / "dstest_pkg.py").is_file()
     assert "installed" in blender.context.window_manager.diffsynth_engine_status
@@ -46,6 +32,22 @@ def test_install_dependencies_reports_pip_failure(blender, tmp_path):
     _preferences(blender).packages_dir = str(tmp_path / "site-packages")
     with pytest.raises(RuntimeError, match="pip failed"):
         blender.ops.diffsynth.install_dependencies(packages=str(tmp_path / "missing.whl"), offline=True)
+
+
+def test_install_dependencies_never_builds_from_source(tmp_path):
+    """A package found only as a source archive is refused: Blender on Windows and macOS has no
+    compiler, and the engine's requirements all resolve to wheels (tools/wheel_check.py)."""
+    from diffsynth_render.operators.install_dependencies import pip_command
+
+    links = tmp_path / "links"
+    (links / "dstest_src-0.1").mkdir(parents=True)
+    (links / "dstest_src-0.1" / "pyproject.toml").write_text('[project]\nname = "dstest-src"\nversion = "0.1"\n')
+    with tarfile.open(links / "dstest_src-0.1.tar.gz", "w:gz") as archive:
+        archive.add(links / "dstest_src-0.1", arcname="dstest_src-0.1")
+    command = pip_command(tmp_path / "site-packages", ["--find-links", str(links), "dstest-src"], offline=True)
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode != 0 and "No matching distribution found for dstest-src" in done.stderr, done.stderr
+    assert "build dependencies" not in done.stdout + done.stderr
 
 
 def test_stylize_without_engine_packages_says_what_to_install(blender, tmp_path):

@@ -10,6 +10,8 @@ from conftest import run_python
 
 from diffsynth_render.tools.extension_cli import REPO_ROOT, build_package, manifest, validate
 
+pytestmark = pytest.mark.blender  # Blender's own extension builder
+
 
 @pytest.fixture(scope="module")
 def package(tmp_path_factory):

@@ -13,7 +13,7 @@ import venv
 from pathlib import Path
 
 import pytest
-from conftest import ENGINE_PYTHON, FRAMES, build_shot, first_and_length, strips
+from conftest import ENGINE_PYTHON, FRAMES, build_shot, first_and_length, make_wheel, strips
 
 EXTENSION = "bl_ext.user_default.diffsynth_render"
 BUILD = "import sys; from diffsynth_render.tools.extension_cli import build_package; print(build_package(sys.argv[1]))"
@@ -110,6 +110,21 @@ def test_no_camera_is_a_clear_error_that_changes_nothing(shot):
         bpy.ops.diffsynth.stylize()
     assert strips(scene) == [] and len(bpy.data.objects) == objects
     assert not bpy.context.window_manager.diffsynth_running
+
+
+def test_install_dependencies_installs_for_this_blenders_python(blender, tmp_path):
+    """pip runs in the running Blender's Python: a wheel built for that Python alone installs, one
+    for the other Python Blender ships is refused (offline, from the files given)."""
+    preferences = blender.context.preferences.addons[EXTENSION].preferences
+    preferences.packages_dir = str(tmp_path / "site-packages")
+    running = f"cp{sys.version_info.major}{sys.version_info.minor}"
+    other = {"cp311": "cp313"}.get(running, "cp311")
+    ours = make_wheel(tmp_path, f"{running}-none-any")
+    assert blender.ops.diffsynth.install_dependencies(packages=str(ours), offline=True) == {"FINISHED"}
+    assert (tmp_path / "site-packages" / "dstest_pkg.py").is_file()
+    with pytest.raises(RuntimeError, match="pip failed: .*not a supported wheel"):
+        blender.ops.diffsynth.install_dependencies(packages=str(make_wheel(tmp_path, f"{other}-none-any")),
+                                                   offline=True)
 
 
 def test_headless_cli_from_this_python_with_the_engine_in_another(shot):
