@@ -27,9 +27,13 @@ ENGINE_PYTHON = os.environ.get("DIFFSYNTH_ENGINE_PYTHON", sys.executable)
 
 
 def pytest_report_header(config):
-    from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
-    return f"Blender: the bpy {version('bpy')} wheel; the engine's Python: {ENGINE_PYTHON}"
+    try:
+        blender = f"the bpy {version('bpy')} wheel"
+    except PackageNotFoundError:
+        blender = "none here (run the tests not marked blender)"
+    return f"Blender: {blender}; the engine's Python: {ENGINE_PYTHON}"
 
 
 def pytest_sessionfinish(session, exitstatus):
