@@ -34,6 +34,7 @@ def test_install_dependencies_reports_pip_failure(blender, tmp_path):
         blender.ops.diffsynth.install_dependencies(packages=str(tmp_path / "missing.whl"), offline=True)
 
 
+@pytest.mark.blender  # the operator's module imports bpy
 def test_install_dependencies_never_builds_from_source(tmp_path):
     """A package found only as a source archive is refused: Blender on Windows and macOS has no
     compiler, and the engine's requirements all resolve to wheels (tools/wheel_check.py)."""
