@@ -75,7 +75,14 @@ def shot_request(context, folder=None):
                          size=_wanted_size(scene, settings),
                          folder=folder or shot_folder(scene, settings), model=_model_choice(settings, context),
                          python=engine_python(context), packages=packages_dir(context), device=prefs.device,
-                         painter=settings.painter, style=_style_choice(settings), keyframes=settings.keyframes)
+                         painter=settings.painter, style=_style_choice(settings), keyframes=settings.keyframes,
+                         pixel_aspect=(scene.render.pixel_aspect_x, scene.render.pixel_aspect_y),
+                         frame_step=scene.frame_step, missing_libraries=missing_libraries())
+
+
+def missing_libraries():
+    """The paths of the linked .blend files that Blender could not find."""
+    return tuple(library.filepath for library in bpy.data.libraries if library.is_missing)
 
 
 def _style_choice(settings):

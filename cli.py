@@ -29,6 +29,7 @@ memory, 5 missing packages.
 """
 
 import argparse
+import json
 import os
 import re
 import signal
@@ -46,7 +47,9 @@ from .contract import (
     MIN_SIZE,
     PAINTERS,
     PRESETS,
+    RESULT_FILE,
     Exit,
+    OneLineParser,
     first_line,
     frame_name,
     parse_keyframes,
@@ -62,15 +65,8 @@ HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
 MODEL_FILE_SUFFIXES = (".safetensors", ".ckpt", ".bin", ".pt", ".pth")
 
 
-class _Parser(argparse.ArgumentParser):
-    """Bad arguments in one line (exit status 2), not the usage text: a farm log shows it whole."""
-
-    def error(self, message):
-        self.exit(Exit.BAD_INPUT, f"{self.prog}: {message} (--help for usage)\n")
-
-
 def build_parser():
-    parser = _Parser(prog="python -m diffsynth_render.cli", description=__doc__,
+    parser = OneLineParser(prog="python -m diffsynth_render.cli", description=__doc__,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     stylize = _shot_command(commands, "stylize", run_stylize, "stylize a .blend's shot and add the result as a VSE "
@@ -353,6 +349,8 @@ def run_stylize(args):
         print(f"cli: {message}{other_python if wm.diffsynth_error_kind == 'missing-packages' else ''}", file=sys.stderr)
         return ERROR_KINDS.get(wm.diffsynth_error_kind, Exit.FAILED)
     print(f"cli: frames in {settings.last_output}")
+    for note in json.loads((Path(settings.last_output) / RESULT_FILE).read_text()).get("notes", []):
+        print(f"cli: note: {note}", file=sys.stderr)
     if args.save_blend:
         bpy.ops.wm.save_as_mainfile(filepath=str(args.save_blend), copy=True)
         print(f"cli: saved {args.save_blend}")

@@ -5,13 +5,15 @@ progress events, file names, the engine's packages and how files are written. St
 only: Blender's Python, the engine's Python and a bare Python all import it.
 """
 
+import argparse
 import contextlib
 import dataclasses
 import enum
-import fnmatch
+import glob
 import json
 import os
 import shutil
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +25,7 @@ MAX_SIZE = 4096  # pixels, each side
 MAX_STEPS = 150  # denoising steps
 MAX_WINDOW = 500  # frames blended on each side
 MAX_SEED = 2 ** 31 - 1  # Blender's integer properties are 32-bit
+MAX_STYLE_WEIGHT = 1000.0  # a mix's weights are relative: anything larger says nothing more
 SIZE_MULTIPLE = 8  # Stable Diffusion's latents are an eighth of the image
 WHOLE_SHOT = "shot"  # a smoothing window reaching over the whole shot
 # Each frame's passes, as Blender names them in its multilayer EXR; the last is our surface
@@ -31,6 +34,7 @@ COORDINATE_AOV = "diffsynth_coordinate"
 PASS_NAMES = ("Combined", "Depth", "Normal", "Vector", COORDINATE_AOV)
 DERIVED_CONTROLS = ("depth", "softedge")  # the control images the engine makes from pass EXRs
 DERIVED_FOLDERS = (*DERIVED_CONTROLS, "guide", "flow")  # what it derives, a folder each
+EXR_FOLDER = "exr"  # the pass EXRs Blender renders, inside the folder the engine derives its inputs into
 DEFAULT_BASE = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 DEFAULT_CONTROLNETS = {"depth": "lllyasviel/control_v11f1p_sd15_depth",
                        "softedge": "lllyasviel/control_v11p_sd15_softedge"}
@@ -140,8 +144,8 @@ def style_weights(spec: int | str) -> dict[int, float]:
             raise ValueError(f"{spec!r} is not a style number or a mix like 3:0.5,12:0.5") from None
         if not 0 <= index < STYLE_COUNT:
             raise ValueError(f"style {index} does not exist: the built-in styles are 0 to {STYLE_COUNT - 1}")
-        if not weight > 0:
-            raise ValueError(f"style {index}'s weight {weight:g} must be above 0")
+        if not 0 < weight <= MAX_STYLE_WEIGHT:  # NaN fails this too
+            raise ValueError(f"style {index}'s weight {weight:g} must be above 0 and at most {MAX_STYLE_WEIGHT:g}")
         weights[index] = weights.get(index, 0.0) + weight
     return weights
 
@@ -164,6 +168,12 @@ def cancel_file(job: str | os.PathLike) -> Path:
     return Path(job).with_suffix(".cancel")
 
 
+def pass_stamp(exr: str | os.PathLike) -> Path:
+    """The fingerprint file beside a cached pass EXR (``frame_0001.exr`` → ``frame_0001.json``):
+    without it the EXR is rendered again."""
+    return Path(exr).with_suffix(".json")
+
+
 def frame_name(number: int, suffix: str = ".png") -> str:
     """The file name of frame ``number``: passes, derived inputs and results all use it."""
     return f"frame_{number:04d}{suffix}"
@@ -183,19 +193,36 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         partial.unlink(missing_ok=True)
 
 
-def result_folder(folder: str | os.PathLike, patterns: tuple = (FRAME_GLOB, RESULT_FILE)) -> Path:
-    """An empty temporary folder beside ``folder`` to write a run's whole result into, then put
-    in its place by ``replace_folder``: a folder never mixes two runs' files. Raises ValueError,
-    before any work, when ``folder`` is a file, holds anything but an earlier result (names
-    matching ``patterns``, which the swap removes) or cannot be written."""
+MADE_BY = "DiffSynth Render"  # in every result.json: the mark of a folder this engine wrote
+
+
+def is_our_result(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` holds a result.json this engine wrote (it carries ``MADE_BY``)."""
+    try:
+        return json.loads((Path(folder) / RESULT_FILE).read_text()).get("made_by") == MADE_BY
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def check_ours(folder: str | os.PathLike, ours=is_our_result) -> Path:
+    """``folder``, which the engine may fill or replace: it is new, empty, or ``ours(folder)``
+    (by default: an earlier result of this engine). Raises ValueError naming the first files
+    otherwise, or when it is a file."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise ValueError(f"{folder} is a file, not a folder")
-    if folder.is_dir():
-        others = sorted(p.name for p in folder.iterdir() if not any(fnmatch.fnmatch(p.name, g) for g in patterns))
-        if others:
-            raise ValueError(f"{folder} holds files that are not an earlier result ({', '.join(others[:3])}): "
-                             "choose a new folder")
+    names = sorted(entry.name for entry in folder.iterdir()) if folder.is_dir() else []
+    if names and not ours(folder):
+        raise ValueError(f"{folder} holds files that DiffSynth Render did not write ({', '.join(names[:3])}"
+                         f"{', …' if len(names) > 3 else ''}): choose a new or empty folder")
+    return folder
+
+
+def result_folder(folder: str | os.PathLike) -> Path:
+    """An empty temporary folder beside ``folder`` to write a run's whole result into, then put
+    in its place by ``replace_folder``: a folder never mixes two runs' files. Raises ValueError,
+    before any work, unless ``check_ours(folder)`` allows it, or when it cannot be written."""
+    check_ours(folder)
     try:
         return partial_folder(folder)
     except OSError as error:
@@ -203,26 +230,70 @@ def result_folder(folder: str | os.PathLike, patterns: tuple = (FRAME_GLOB, RESU
 
 
 def partial_folder(folder: str | os.PathLike) -> Path:
-    """An empty temporary folder beside ``folder`` to write its content into (a leftover of a
-    killed run is removed first)."""
+    """An empty temporary folder beside ``folder`` to write its content into, this process's own
+    (runs at once into one folder never write into each other's); leftovers of this machine's
+    runs that ended without cleaning up are removed first."""
     folder = Path(folder)
-    partial = folder.with_name(f".{folder.name}.partial")
+    for leftover in folder.parent.glob(f".{glob.escape(folder.name)}.{_HOST}-*.partial"):
+        pid = leftover.name.rsplit("-", 1)[1].split(".")[0]
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(leftover, ignore_errors=True)
+    partial = folder.with_name(f".{folder.name}.{_HOST}-{os.getpid()}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     return partial
+
+
+_HOST = socket.gethostname().replace("-", "_").replace(".", "_")
+
+
+def _running(pid: int) -> bool:
+    """Whether a process ``pid`` may run on this machine (always True on Windows, where
+    ``os.kill`` would end it: leftovers stay there)."""
+    if os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it runs, as another user
+        pass
+    return True
 
 
 def replace_folder(partial: str | os.PathLike, folder: str | os.PathLike) -> Path:
     """Put the complete folder ``partial`` in the place of ``folder`` (which may exist): a reader
     sees the old folder or the new one, and an interrupted swap leaves the old one or none."""
     partial, folder = Path(partial), Path(folder)
-    old = folder.with_name(f".{folder.name}.old")
+    old = partial.with_suffix(".old")
     shutil.rmtree(old, ignore_errors=True)
     if folder.exists():
         os.replace(folder, old)
     os.replace(partial, folder)
     shutil.rmtree(old, ignore_errors=True)
     return folder
+
+
+LOW_SPACE = 64 * 2 ** 20  # bytes: a failed write with less free than this is put down to a full disk
+
+
+class DiskFull(OSError):
+    """A write that failed for want of space: the message names the folder and about how much
+    more is needed."""
+
+    def __init__(self, folder: str | os.PathLike, needed: int):
+        folder = Path(folder)
+        free = free_space(folder)
+        super().__init__(f"the disk holding {folder} is full ({free / 2 ** 20:.0f} MB free): about "
+                         f"{max(needed - free, 2 ** 20) / 2 ** 20:.0f} MB more are needed; earlier results are kept")
+
+
+def free_space(folder: str | os.PathLike) -> int:
+    """Bytes free on the file system of ``folder`` (or of its nearest existing parent)."""
+    folder = Path(folder).absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return shutil.disk_usage(folder).free
 
 
 def write_text_atomically(path: str | os.PathLike, text: str) -> Path:
@@ -243,7 +314,15 @@ class Exit(enum.IntEnum):
     MODEL = 3  # a model that cannot be loaded
     OUT_OF_MEMORY = 4
     MISSING_PACKAGES = 5
+    DISK_FULL = 6  # a write failed for want of space; earlier results are as they were
     CANCELLED = 130  # the shell's status for Ctrl-C
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Bad arguments in one line (exit status 2), not the usage text: a farm log shows it whole."""
+
+    def error(self, message):
+        self.exit(Exit.BAD_INPUT, f"{self.prog}: {message} (--help for usage)\n")
 
 
 STOP_GRACE_S = 5.0  # after SIGTERM or SIGINT, the longest an engine command goes on before it ends
@@ -256,6 +335,7 @@ def first_line(error: BaseException) -> str:
 # The kind of an error event, and the exit status that goes with it.
 ERROR_KINDS = {"job": Exit.BAD_INPUT, "input": Exit.BAD_INPUT, "model": Exit.MODEL,
                "out-of-memory": Exit.OUT_OF_MEMORY, "missing-packages": Exit.MISSING_PACKAGES,
+               "disk-full": Exit.DISK_FULL,
                "cancelled": Exit.CANCELLED, "internal": Exit.FAILED}
 STAGES = ("derive", "paint", "denoise", "decode", "blend", "encode", "carry", "write")
 MATCHING_STAGES = ("blend", "carry")  # their progress counts patch matches and blends, not frames

@@ -12,6 +12,7 @@ from ..contract import (
     DEFAULT_BASE_IMAGE,
     DEFAULT_CONTROLNETS,
     DEFAULT_STYLE,
+    EXR_FOLDER,
     JOB_PAINTER,
     MAX_SIZE,
     MIN_SIZE,
@@ -90,6 +91,7 @@ class ShotRequest:
     painter: str = JOB_PAINTER
     style: dict | None = None  # the job's ``style`` object, for the style painter
     keyframes: dict | list | None = None  # the job's ``keyframes`` (None: every frame painted)
+    notes: tuple = ()  # what the run goes on despite, said to the user and kept in result.json
 
     @property
     def label(self):
@@ -115,7 +117,7 @@ def passes_folder(shot_folder: Path) -> Path:
 
 def exr_folder(shot_folder: Path) -> Path:
     """The folder of a shot's pass EXRs."""
-    return passes_folder(shot_folder) / "exr"
+    return passes_folder(shot_folder) / EXR_FOLDER
 
 
 def rounded_size(width: int, height: int) -> tuple[tuple[int, int], str]:
@@ -130,13 +132,19 @@ def rounded_size(width: int, height: int) -> tuple[tuple[int, int], str]:
 def check_request(*, name: str, has_camera: bool, frame_range: tuple[int, int], size: tuple[int, int],
                   folder: str | Path, model: ModelChoice, python: str, packages: str | None,
                   device: str, painter: str = JOB_PAINTER, style: StyleChoice | None = None,
-                  keyframes: str = "") -> ShotRequest:
+                  keyframes: str = "", pixel_aspect: tuple = (1.0, 1.0), frame_step: int = 1,
+                  missing_libraries: tuple = ()) -> ShotRequest:
     """The ``ShotRequest`` for these values; raises ``RequestError`` naming the first problem.
     ``size``: the wanted (width, height) before rounding; ``model``: a ``ModelChoice``, read
     for the diffusion painter; ``style``: a ``StyleChoice``, read for the style painter;
-    ``keyframes``: as typed ('every:4', '1,13,24' or '': every frame painted)."""
+    ``keyframes``: as typed ('every:4', '1,13,24' or '': every frame painted);
+    ``pixel_aspect``, ``frame_step``: the scene's; ``missing_libraries``: the paths of linked
+    .blend files that could not be found (what they hold is missing from the frames)."""
     if not has_camera:
         raise RequestError("The scene has no active camera", "add a camera and make it the scene camera")
+    if pixel_aspect[0] != pixel_aspect[1]:
+        raise RequestError(f"The scene's pixel aspect is {pixel_aspect[0]:g}:{pixel_aspect[1]:g}",
+                           "the passes need square pixels: set Output Properties › Format › Aspect X and Y alike")
     first, last = frame_range
     if last < first:
         raise RequestError(f"The frame range {first}–{last} is empty", "the end frame must not come before the start",
@@ -156,11 +164,18 @@ def check_request(*, name: str, has_camera: bool, frame_range: tuple[int, int], 
         raise RequestError(f"The {error}", setting="keyframes") from None
     folder = Path(folder)
     _check_writable(folder)
+    notes = [f"{len(missing_libraries)} linked librar{'y is' if len(missing_libraries) == 1 else 'ies are'} "
+             f"missing ({', '.join(missing_libraries[:2])}{', …' if len(missing_libraries) > 2 else ''}): "
+             "what they hold is left out of every frame"] if missing_libraries else []
+    if frame_step != 1:
+        notes.append(f"the frame step {frame_step} is not used: every frame of {first}–{last} is stylized "
+                     "(the deflicker follows the motion from each frame to the next)")
     diffusion = painter == "diffusion"
     return ShotRequest(name=name, frames=list(range(first, last + 1)), size=(width, height), size_note=note,
                        folder=folder, model=model_sources(model) if diffusion else None, python=python,
                        packages=packages, device=device, painter=painter,
-                       style=None if diffusion else style_fields(style or StyleChoice()), keyframes=keyframes)
+                       style=None if diffusion else style_fields(style or StyleChoice()), keyframes=keyframes,
+                       notes=tuple(notes))
 
 
 def style_fields(choice: StyleChoice) -> dict:

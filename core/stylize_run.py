@@ -21,9 +21,9 @@ import threading
 import time
 from collections.abc import Callable
 
-from ..contract import MATCHING_STAGES, STOP_GRACE_S, Done, Failure, Progress, cancel_file, parse_event
+from ..contract import MATCHING_STAGES, STOP_GRACE_S, DiskFull, Done, Failure, Progress, cancel_file, parse_event
 from .engine_process import start_engine
-from .job_file import build_job, next_version, write_job
+from .job_file import build_job, reserve_version, write_job
 
 PASSES_SHARE = 0.2  # of the progress bar
 POLL_S = 0.1
@@ -37,12 +37,15 @@ class BlenderSteps:
     ``render_passes(frame, folder)``: render one frame's pass EXR into ``folder`` (or find it
     cached); returns (EXR path, whether it was rendered). ``add_strip(folder, name, first_frame)``:
     the frames of ``folder`` as a strip; returns a sentence saying where it went.
-    ``report(stage, fraction)``: the stage text and fraction done changed.
+    ``report(stage, fraction)``: the stage text and fraction done changed. ``notes``: a list
+    ``render_passes`` adds a line to for anything the user should know (a damaged cached EXR
+    rendered again).
     """
 
     render_passes: Callable
     add_strip: Callable
     report: Callable = lambda stage, fraction: None
+    notes: list = dataclasses.field(default_factory=list)
 
 
 class StylizeRun:
@@ -86,6 +89,7 @@ class StylizeRun:
             elif self.state == "engine":
                 self._read_engine(wait)
         except Exception as error:  # any failure ends the run with its message; nothing is left half-made
+            self.error_kind = "disk-full" if isinstance(error, DiskFull) else ""
             self._end("failed", f"{type(error).__name__}: {error}" if not isinstance(error, (OSError, ValueError))
                       else str(error))
         return self.running
@@ -108,13 +112,13 @@ class StylizeRun:
             self._start_engine()
 
     def _start_engine(self):
-        self.version = version = next_version(self.request.folder)
-        self.output = self.request.folder / f"stylized_v{version:03d}"
+        self.version, job_path = reserve_version(self.request.folder)
+        self.output = self.request.folder / f"stylized_v{self.version:03d}"
         request = self.request
         job = build_job((self._exrs, request.passes_folder), self.output, request.frames[0], request.size,
                         painter=request.painter, style=request.style, model=request.model, device=request.device,
-                        keyframes=request.keyframes, **self.settings)
-        path = write_job(job, self.request.folder / "jobs" / f"job_v{version:03d}.json")
+                        keyframes=request.keyframes, notes=[*request.notes, *self.blender.notes], **self.settings)
+        path = write_job(job, job_path)
         self.cancel_file = cancel_file(path)
         self._process = start_engine(self.request.python, "run", str(path), "--progress", "jsonl",
                                      "--stop-with-stdin", packages=self.request.packages)

@@ -1,11 +1,10 @@
 """Command line of the engine: ``python -m diffsynth_render.engine COMMAND``."""
 
-import argparse
 import json
 import signal
 import sys
 
-from ..contract import Exit
+from ..contract import Exit, OneLineParser
 from . import deflicker_cli, stitch, worker
 
 
@@ -26,7 +25,7 @@ def _info(args):
 
 def build_parser():
     """The argument parser with one sub-command per engine task."""
-    parser = argparse.ArgumentParser(prog="python -m diffsynth_render.engine", description=__doc__)
+    parser = OneLineParser(prog="python -m diffsynth_render.engine", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     info = commands.add_parser("info", help="report libraries and kernel backends of this Python")
     info.add_argument("--json", action="store_true", help="print one JSON object")

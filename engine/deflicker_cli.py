@@ -4,7 +4,7 @@ PatchMatch matches on the guide frames and on the fine detail of the frames them
 guide without texture (flat shading) does not scramble the frames' texture.
 
 Bad input (mismatched counts or sizes, an empty folder, an unreadable image, an output folder
-that is also an input, a file, holds other files than PNGs or cannot be written) is reported
+that is also an input, a file, holds files this engine did not write or cannot be written) is reported
 before any work, with exit status 2. The frames go to a new folder put in the place of ``--out``
 when all are written: it never mixes two runs' frames. An alpha channel is kept as it was.
 """
@@ -36,14 +36,26 @@ def add_command(commands):
 
 def run(args):
     """Run the command; returns the exit status."""
+    import dataclasses
+    import json
     import shutil
 
     import numpy as np
 
-    from ..contract import replace_folder, result_folder
+    from ..contract import (
+        LOW_SPACE,
+        MADE_BY,
+        RESULT_FILE,
+        DiskFull,
+        first_line,
+        free_space,
+        replace_folder,
+        result_folder,
+        write_text_atomically,
+    )
     from .deflicker import BlendSettings, PatchBlender
     from .deflicker.detail import frame_detail
-    from .image_sequences import PNG, write_png
+    from .image_sequences import write_png
     from .progress import ProgressBar
 
     try:
@@ -53,7 +65,7 @@ def run(args):
         colour = frames.map(lambda frame: frame[..., :3], 3)
         texture = colour.map(lambda frame: frame_detail(frame[None])[0], 3)
         patch_blender = PatchBlender(guides, settings, texture=texture, keep_fields=False)
-        partial = result_folder(args.out, (f"*{PNG}",))
+        partial = result_folder(args.out)
     except ValueError as error:
         print(f"deflicker: {error}", file=sys.stderr)
         return Exit.BAD_INPUT
@@ -64,10 +76,19 @@ def run(args):
             if alpha:  # kept as it was: only colour is blended
                 frame = np.concatenate([frame, frames[index][..., 3:]], axis=-1)
             write_png(partial / names[index], frame, bits)
+        write_text_atomically(partial / RESULT_FILE, json.dumps(
+            {"made_by": MADE_BY, "frames": names, "guides": [str(folder) for folder in args.guide],
+             "source": str(args.frames), "settings": dataclasses.asdict(settings)}, indent=1))
         replace_folder(partial, args.out)
     except KeyboardInterrupt:
         print("\ndeflicker: cancelled; --out is as it was", file=sys.stderr)
         return Exit.CANCELLED
+    except OSError:
+        if free_space(partial) >= LOW_SPACE:
+            raise
+        needed = len(names) * frames.shape[1] * frames.shape[2] * 4
+        print(f"deflicker: {first_line(DiskFull(args.out.parent, needed))}", file=sys.stderr)
+        return Exit.DISK_FULL
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     kept = "; their alpha kept as it was (only colour is blended)" if alpha else ""

@@ -80,6 +80,7 @@ class Job:
     chunks: tuple | None = None  # ``chunking.Chunk``s of a shot split for a farm; None: rendered whole
     anchor: int = 0  # index of the frame every chunk's cross-frame attention also sees
     span: tuple | None = None  # (start, stop) shot indices of a chunk's job; None: the whole shot
+    notes: tuple = ()  # what the Blender side noticed about the shot, kept in result.json
 
     def frame_name(self, index):
         """File name of the ``index``-th output frame."""
@@ -224,6 +225,9 @@ class _Checker:
         first_frame = self.number("first_frame", 1, 0, integer=True)
         keyframes = self.keyframes(first_frame, max(counts.values(), default=0))
         chunks, anchor = self.chunks(first_frame, max(counts.values(), default=0), values, smoothing[2])
+        notes = self.get("notes", (list,), [])
+        if not all(isinstance(note, str) for note in notes):
+            self.problem("notes", "must be a list of texts")
         for field in self.unknown_fields():
             self.problem(field, "is not a job field (a typo?)")
         if self.problems:
@@ -231,7 +235,7 @@ class _Checker:
         return Job(path=path, output=self.base / output, first_frame=first_frame, controls=controls,
                    guides=guides, flow=flow, model=model, size=size, device=device, settings=settings,
                    preset=preset, raw=self.raw, passes=passes, painter=painter, keyframes=keyframes,
-                   chunks=chunks, anchor=anchor)
+                   chunks=chunks, anchor=anchor, notes=tuple(notes))
 
     def chunks(self, first_frame, count, values, blend):
         """(``Chunk``s, anchor index) of ``chunks`` ({"frames": F, "overlap": O, "anchor": frame

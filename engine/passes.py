@@ -15,7 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..contract import DERIVED_FOLDERS, PASS_NAMES, atomic_path, write_text_atomically
+from ..contract import (
+    DERIVED_FOLDERS,
+    EXR_FOLDER,
+    MADE_BY,
+    PASS_NAMES,
+    atomic_path,
+    check_ours,
+    pass_stamp,
+    write_text_atomically,
+)
 from ..shot.frame_inputs import RANGE_PASSES, ShotRanges, frame_extremes, frame_inputs, shot_ranges
 from ..shot.guides import GUIDE_CHANNELS
 from .image_sequences import NPY, PNG, write_png
@@ -68,25 +77,31 @@ def derived_files(exr_files: list[Path], folder: str | Path) -> dict[str, list[P
 
 
 def derive_inputs(exr_files: list[Path], folder: str | Path, size: tuple[int, int],
-                  progress=None, frames=None) -> dict[str, list[Path]]:
+                  progress=None, frames=None, notes=None) -> dict[str, list[Path]]:
     """Write the inputs of the frames of ``exr_files`` into ``folder`` (skipped when its stamp
     says they were made from these very EXRs); returns ``derived_files``. ``size``: (width,
     height) every EXR must have. ``frames``: the indices to derive (a chunk's; default all): the
     ranges are the whole shot's either way, so chunks derived apart agree with each other.
     ``progress(done, total)`` after each frame. Frames are derived on every core at once, each
-    EXR read once for the shot's ranges and once for its inputs."""
+    EXR read once for the shot's ranges and once for its inputs. Kept inputs that are no longer
+    whole are derived again, with a line in the list ``notes``."""
     files, folder = derived_files(exr_files, folder), Path(folder)
     indices = list(range(len(exr_files))) if frames is None else sorted(set(frames))
     stamp = _stamp(exr_files, None if frames is None else indices)
     stamp_file = folder / (STAMP if frames is None else f"derived_{_digest(indices)}.json")
-    if stamp_file.is_file() and stamp_file.read_text() == stamp and \
-            all(kind[i].is_file() for kind in files.values() for i in indices):
-        return files
+    if stamp_file.is_file() and stamp_file.read_text() == stamp:
+        damaged = [kind[i] for kind in files.values() for i in indices if not file_is_whole(kind[i])]
+        if not damaged:
+            return files
+        if notes is not None:
+            notes.append(f"{len(damaged)} derived input files were damaged (first {damaged[0]}): derived again")
+    check_ours(folder, derived_here)
+    folder.mkdir(parents=True, exist_ok=True)
     stamp_file.unlink(missing_ok=True)  # a derivation stopped half-way is never trusted
-    for kind in files:
-        (folder / kind).mkdir(parents=True, exist_ok=True)
     with _frame_workers() as workers:
-        ranges = _shot_ranges(exr_files, folder, workers)
+        ranges = _shot_ranges(exr_files, folder, workers)  # written first: it marks the folder as ours
+        for kind in files:
+            (folder / kind).mkdir(exist_ok=True)
         derived = workers.map(_derive_frame, [exr_files[i] for i in indices],
                               [{kind: paths[i] for kind, paths in files.items()} for i in indices],
                               [ranges] * len(indices), [tuple(size)] * len(indices))
@@ -108,14 +123,50 @@ def _frame_workers():
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def file_is_whole(path: str | Path) -> bool:
+    """Whether a derived file is there and whole: a ``.npy`` as long as its header says, a PNG
+    ending in its IEND chunk."""
+    path = Path(path)
+    try:
+        if path.suffix == NPY:
+            array = np.load(path, mmap_mode="r", allow_pickle=False)
+            return array.size * array.itemsize <= path.stat().st_size
+        with open(path, "rb") as file:
+            file.seek(-12, os.SEEK_END)
+            return file.read(12)[4:8] == b"IEND"
+    except (OSError, ValueError):
+        return False
+
+
+def _cached_passes(exr, names=PASS_NAMES):
+    """``read_exr_passes`` of a cached pass EXR; one that cannot be read loses its cache stamp,
+    so that Blender renders it again on the next run (and the error says so)."""
+    try:
+        return read_exr_passes(exr, names)
+    except ValueError as error:
+        pass_stamp(exr).unlink(missing_ok=True)
+        raise ValueError(f"{error}; Blender renders it again on the next run") from None
+
+
 def _derive_frame(exr, paths, ranges, size):
     """Derive one frame's inputs from the EXR ``exr`` into ``paths`` ({kind: file})."""
-    passes = read_exr_passes(exr)
+    passes = _cached_passes(exr)
     height, width = passes["Depth"].shape[:2]
     if (width, height) != size:
         raise ValueError(f"{exr} is {width}x{height}, but the job's size is {size[0]}x{size[1]}")
     for kind, image in frame_inputs(passes, ranges).items():
         _write(paths[kind], image)
+
+
+def derived_here(folder: str | Path) -> bool:
+    """Whether ``folder`` holds inputs this engine derived (its ranges file, with the mark), or
+    only the pass EXRs Blender rendered for them (and files being written, hidden)."""
+    if {entry.name for entry in Path(folder).iterdir() if not entry.name.startswith(".")} <= {EXR_FOLDER}:
+        return True
+    try:
+        return json.loads((Path(folder) / RANGES).read_text()).get("made_by") == MADE_BY
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _shot_ranges(exr_files, folder, workers):
@@ -125,8 +176,8 @@ def _shot_ranges(exr_files, folder, workers):
         kept = json.loads(cache.read_text())
         if kept.get("stamp") == stamp:
             return ShotRanges(*kept["near_far"], *(np.array(kept[k], np.float32) for k in ("low", "high")))
-    ranges = shot_ranges(workers.map(lambda path: frame_extremes(read_exr_passes(path, RANGE_PASSES)), exr_files))
-    write_text_atomically(cache, json.dumps({"stamp": stamp, "near_far": [ranges.near, ranges.far],
+    ranges = shot_ranges(workers.map(lambda path: frame_extremes(_cached_passes(path, RANGE_PASSES)), exr_files))
+    write_text_atomically(cache, json.dumps({"made_by": MADE_BY, "stamp": stamp, "near_far": [ranges.near, ranges.far],
                                              "low": ranges.coordinate_low.tolist(),
                                              "high": ranges.coordinate_high.tolist()}))
     return ranges

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from ..chunking import CHUNKS_FOLDER, FINAL_FOLDER
-from ..contract import RESULT_FILE, cancel_file, replace_folder, result_folder, write_text_atomically
+from ..contract import MADE_BY, RESULT_FILE, cancel_file, replace_folder, result_folder, write_text_atomically
 
 
 def add_command(commands):
@@ -32,7 +32,7 @@ def add_command(commands):
 def run(args):
     """Run the command; returns the exit status."""
     from .job import JobError, read_job
-    from .worker import Events, StopRequest, guarded
+    from .worker import Events, StopRequest, guarded, space_needed
 
     events = Events(args.progress == "jsonl", "stitch")
     try:
@@ -55,7 +55,7 @@ def run(args):
         names = stitch(job, folders, partial, events, stop)
         return events.done(replace_folder(partial, output), names, time.perf_counter() - started)
 
-    return guarded(events, stop, work)
+    return guarded(events, stop, work, (output.parent, space_needed(job, job.chunks[-1].stop)))
 
 
 def chunk_folders(job):
@@ -121,7 +121,8 @@ def stitch(job, folders, partial, events, stop):
     seams = [[later.start + job.first_frame, earlier.stop - 1 + job.first_frame]
              for earlier, later in zip(chunks, chunks[1:])]
     write_text_atomically(partial / RESULT_FILE, json.dumps(
-        {"job": str(job.path), "job_digest": job.digest, "frames": names, "chunks": [str(f) for f in folders],
+        {"made_by": MADE_BY, "job": str(job.path), "job_digest": job.digest, "frames": names,
+         "chunks": [str(f) for f in folders],
          "seams": seams}, indent=1))
     return names
 

@@ -23,20 +23,29 @@ from pathlib import Path
 from ..chunking import CHUNKS_FOLDER, parse_chunk
 from ..contract import (
     ERROR_KINDS,
+    LOW_SPACE,
+    MADE_BY,
     RESULT_FILE,
     STOP_GRACE_S,
+    DiskFull,
     Done,
     Exit,
     Failure,
     Progress,
     cancel_file,
+    check_ours,
     event_line,
     first_line,
+    free_space,
     replace_folder,
     result_folder,
     write_text_atomically,
 )
 
+# Bytes per pixel a run writes: float16 guides (10 channels, shot/guides.py), a float32 flow (2),
+# two 16-bit controls and a PNG frame (about 4, compressed).
+BYTES_PER_PIXEL = 10 * 2 + 2 * 4 + 2 * 2 + 4
+FLAT = 1 / 255  # a frame whose every channel stays within one 8-bit step is one flat colour
 KEYFRAMES_FOLDER = ".keyframes"  # painted keyframes, while frames are carried from them
 
 
@@ -69,6 +78,7 @@ def run(args):
     events = Events(args.progress == "jsonl", "run")
     try:
         from .job import JobError, read_job  # here, so that the engine's CLI starts without numpy
+        from .passes import derived_here
     except ImportError as error:
         return _failure(events, error)
     try:
@@ -77,6 +87,12 @@ def run(args):
     except JobError as error:
         return events.error("job", f"{args.job}: the job is not valid", error.problems)
     folder = job.output / CHUNKS_FOLDER / chunk.folder_name if chunk else job.output
+    try:
+        if job.passes:
+            check_ours(job.passes[1], derived_here)
+    except ValueError as error:
+        return events.error("job", f"{args.job}: the folder for derived inputs is not the engine's",
+                            [f"passes.derived: {error}"])
     try:
         partial = result_folder(folder)
     except ValueError as error:
@@ -92,12 +108,15 @@ def run(args):
         names, seconds, notes = _render(part, events, stop, anchor)
         return events.done(replace_folder(partial, folder), names, seconds, notes)
 
-    return guarded(events, stop, work)
+    count = chunk.stop - chunk.start if chunk else len(job.guides[0])
+    return guarded(events, stop, work, (folder.parent, space_needed(job, count)))
 
 
-def guarded(events, stop, work):
+def guarded(events, stop, work, space=None):
     """``work()``'s exit status, or any failure reported as one error event (with its status);
-    ``stop`` is released however it ends, and its folder removed unless the work put it in place."""
+    ``stop`` is released however it ends, and its folder removed unless the work put it in place.
+    ``space``: (folder, bytes the work needs there): a write failing where the disk has next to
+    no space left is reported as a full disk."""
     from .job import JobError
 
     try:
@@ -106,10 +125,21 @@ def guarded(events, stop, work):
         return events.error("cancelled", "cancelled; the output folder is as it was")
     except JobError as error:
         return events.error("input", "an input frame is not usable", error.problems)
+    except OSError as error:
+        if space is not None and free_space(space[0]) < LOW_SPACE:
+            return events.error("disk-full", first_line(DiskFull(*space)))
+        return _failure(events, error)
     except Exception as error:  # the one place that turns any failure into an error event
         return _failure(events, error)
     finally:
         stop.release()
+
+
+def space_needed(job, count):
+    """About how many bytes a job's run writes: its derived inputs and its frames (a chunk's
+    run: ``count`` frames)."""
+    width, height = job.size
+    return count * width * height * BYTES_PER_PIXEL
 
 
 def chosen_chunk(job, number, count):
@@ -138,11 +168,12 @@ def _render(job, events, stop, anchor=None):
     events.estimate.clock = clock
     count = len(job.guides[0])
     _expect_work(events.estimate, job, count, anchor is not None)
+    derive_notes = []
     if job.passes:
         from .memory_budget import return_freed_memory
 
         with clock("derive"):
-            _derive(job, events, stop, anchor)
+            derive_notes = _derive(job, events, stop, anchor)
             return_freed_memory()
         events.estimate.settle("derive")
     with clock("read"):
@@ -152,9 +183,14 @@ def _render(job, events, stop, anchor=None):
         frames, details = _paint(job, inputs, clock, events, stop)
     else:
         frames, details = _diffuse(job, inputs, clock, events, stop, anchor_controls)
-    names = _write_frames(job, frames, count, clock, events, stop)
+    names, flat = _write_frames(job, frames, count, clock, events, stop)
     timings = {**clock.seconds, "total": time.perf_counter() - started}
-    details["notes"] = inputs.notes + details.get("notes", [])
+    details["notes"] = [*job.notes, *derive_notes, *inputs.notes, *details.get("notes", [])]
+    if flat:
+        details["notes"].append("every frame came out one flat colour: does the camera see the scene (not from "
+                                "inside a closed mesh), and does light reach what it sees?")
+    if job.keyframes is not None:
+        details["keyframes"] = [job.first_frame + index for index in job.keyframes]
     _write_result(job, names, timings, details)
     return names, timings["total"], details["notes"]
 
@@ -287,7 +323,8 @@ def _stage_progress(events, stage, steps, stop):
 
 
 def _derive(job, events, stop, anchor=None):
-    """Derive the job's inputs from its passes: a chunk's frames and its anchor frame, or all."""
+    """Derive the job's inputs from its passes: a chunk's frames and its anchor frame, or all;
+    returns notes on what had to be derived again."""
     from .job import JobError
     from .passes import derive_inputs
 
@@ -296,35 +333,45 @@ def _derive(job, events, stop, anchor=None):
         events.progress("derive", 0, job.settings.steps, done, total)
 
     frames = None if job.span is None else {*range(*job.span), *(range(*anchor.span) if anchor else ())}
+    notes = []
     try:
-        derive_inputs(*job.passes, job.size, progress, frames)
+        derive_inputs(*job.passes, job.size, progress, frames, notes)
     except ValueError as error:
         raise JobError([f"passes.frames: {error}"]) from None
+    return notes
 
 
 def _write_frames(job, frames, count, clock, events, stop):
     """Write each (index, frame) of the ``count`` ``frames`` as it comes (clipped to [0, 1]);
-    returns the names."""
+    returns (the names, whether every frame came out one flat colour)."""
     import numpy as np
 
     from .image_sequences import write_png
 
-    names = []
+    names, flat = [], True
     for index, frame in frames:
         stop.check()
         with clock("write"):
             names.append(job.frame_name(index))
-            write_png(job.output / names[-1], np.clip(np.asarray(frame), 0, 1))
+            pixels = np.clip(np.asarray(frame), 0, 1)
+            flat = flat and flat_colour(pixels)
+            write_png(job.output / names[-1], pixels)
         events.progress("write", job.settings.steps, job.settings.steps, index + 1, count)
     shutil.rmtree(job.output / KEYFRAMES_FOLDER, ignore_errors=True)
-    return names
+    return names, flat
+
+
+def flat_colour(frame):
+    """Whether every channel of ``frame`` (H, W, C) stays within ``FLAT`` across the picture."""
+    return float((frame.max(axis=(0, 1)) - frame.min(axis=(0, 1))).max()) <= FLAT
 
 
 def _write_result(job, names, timings, details):
     from .environment import library_versions
 
-    result = {"schema": job.raw.get("schema"), "job": str(job.path), "painter": job.painter, "preset": job.preset,
-              "settings": dataclasses.asdict(job.settings), "frames": names, "size": list(job.size),
+    result = {"made_by": MADE_BY, "schema": job.raw.get("schema"), "job": str(job.path), "painter": job.painter,
+              "preset": job.preset, "settings": dataclasses.asdict(job.settings), "frames": names,
+              "size": list(job.size),
               "timings_s": {k: round(v, 3) for k, v in timings.items()}, **details,
               "libraries": library_versions()}
     if job.span is not None:  # what ``engine stitch`` checks before it trusts the chunk

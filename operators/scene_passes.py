@@ -18,7 +18,17 @@ import bpy
 
 import numpy as np
 
-from ..contract import COORDINATE_AOV, atomic_path, frame_name, write_text_atomically
+from ..contract import (
+    COORDINATE_AOV,
+    LOW_SPACE,
+    DiskFull,
+    atomic_path,
+    frame_name,
+    free_space,
+    pass_stamp,
+    write_text_atomically,
+)
+from ..exr_file import exr_is_whole
 
 OVERRIDE_MATERIAL = "DiffSynth Guide Override"
 # Samples per pixel by how soft the scene's light is. Depth, normals, motion and surface
@@ -29,14 +39,16 @@ OVERRIDE_MATERIAL = "DiffSynth Guide Override"
 SAMPLES_BY_LIGHT = {"hard": 1, "dim": 4, "soft": 16}
 HARD_SUN_ANGLE = math.radians(1.0)  # Blender's default sun (0.53°) casts all but hard shadows
 HARD_LAMP_RADIUS = 0.1  # metres: a point or spot light's default radius
+SPACE_PER_EXR = 2  # an EXR and what the engine derives from it take about twice the EXR
 DIM_WORLD = 0.1  # brightest world colour × strength that counts as dim (Blender's default is 0.05)
 
 
-def render_passes(scene, frames, folder, size=None, progress=None):
-    """Render into ``folder`` the EXR of each frame of ``frames`` whose fingerprint changed, at
-    ``size`` (width, height; default the scene's); returns (EXR paths, frames rendered).
+def render_passes(scene, frames, folder, size=None, progress=None, notes=None):
+    """Render into ``folder`` the EXR of each frame of ``frames`` whose fingerprint changed, or
+    whose cached EXR is not whole (a note for each goes into the list ``notes``), at ``size``
+    (width, height; default the scene's); returns (EXR paths, frames rendered).
     ``progress(done, total)`` after each frame; raising there stops (frames rendered so far stay
-    cached)."""
+    cached). Raises ``DiskFull`` when an EXR could not be written whole for want of space."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths, rendered = [], 0
@@ -44,10 +56,15 @@ def render_passes(scene, frames, folder, size=None, progress=None):
         for done, frame in enumerate(frames, 1):
             scene.frame_set(frame)
             path = folder / frame_name(frame, ".exr")
-            stamp = path.with_suffix(".json")
+            stamp = pass_stamp(path)
             state = fingerprint(scene, bpy.context.evaluated_depsgraph_get())
-            if not (path.is_file() and stamp.is_file() and stamp.read_text() == state):
-                setup.render(path)
+            cached = path.is_file() and stamp.is_file() and stamp.read_text() == state
+            if cached and not exr_is_whole(path):
+                cached = False
+                if notes is not None:
+                    notes.append(f"the cached passes of frame {frame} ({path.name}) were damaged: rendered again")
+            if not cached:
+                setup.render(path, len(frames) - done + 1)
                 write_text_atomically(stamp, state)
                 rendered += 1
             paths.append(path)
@@ -179,14 +196,19 @@ class PassSetup:
         self.set(layer, "material_override", self._material)
         return self
 
-    def render(self, path):
-        """Render the current frame into the EXR ``path``, whole or not at all (a render stopped
-        half-way leaves no file a later run would take for done)."""
+    def render(self, path, frames_left=1):
+        """Render the current frame into the EXR ``path``, whole or not at all: the file takes its
+        name only once it reads back whole, so a render stopped half-way or a write cut short
+        leaves no file a later run (or a run beside this one) would take for done. Raises
+        ``DiskFull`` (with ``frames_left`` frames' worth of space needed) when the disk is full."""
         with atomic_path(path) as partial:
             self.scene.render.filepath = str(partial)
             bpy.ops.render.render(write_still=True, scene=self.scene.name)
-            if not partial.is_file():
-                raise RuntimeError(f"Cycles did not write {path}")
+            if not exr_is_whole(partial):
+                needed = frames_left * _frame_bytes(path.parent) * SPACE_PER_EXR
+                if free_space(path.parent) < LOW_SPACE + needed:
+                    raise DiskFull(path.parent, needed)
+                raise RuntimeError(f"Blender did not write {path.name} whole (see its console)")
 
     def __exit__(self, *exc):
         for owner, attribute, value in reversed(self._saved):
@@ -197,6 +219,12 @@ class PassSetup:
         if self._material is not None:
             bpy.data.materials.remove(self._material)
         return False
+
+
+def _frame_bytes(folder):
+    """About how many bytes one frame's EXR takes: the largest whole one in ``folder``, else a guess."""
+    sizes = [path.stat().st_size for path in Path(folder).glob("frame_*.exr")]
+    return max(sizes, default=2 ** 20)
 
 
 def _override_material():

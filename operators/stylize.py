@@ -1,10 +1,12 @@
 """Stylize: passes, engine and strip in one operator, with progress and cancel."""
 
+import json
 import time
 
 import bpy
 
 from ..blender_state import run_settings, shot_request
+from ..contract import RESULT_FILE
 from ..core.request import RequestError
 from ..core.stylize_run import BlenderSteps, StylizeRun
 from . import scene_passes
@@ -39,6 +41,8 @@ class DIFFSYNTH_OT_stylize(TimedModal, bpy.types.Operator):
             return False
         if request.size_note:
             self.report({"INFO"}, request.size_note)
+        for note in request.notes:
+            self.report({"WARNING"}, note)
         report = StagePrinter() if bpy.app.background else _show_progress(context)
         steps = blender_steps(context.scene, request.size, report)
         self._run = StylizeRun(request, run_settings(context.scene.diffsynth), steps)
@@ -50,6 +54,8 @@ class DIFFSYNTH_OT_stylize(TimedModal, bpy.types.Operator):
         wm.diffsynth_running, wm.diffsynth_stage, wm.diffsynth_error_kind = False, run.message, run.error_kind
         if run.state == "done":
             self.report({"INFO"}, run.message)
+            for note in json.loads((run.output / RESULT_FILE).read_text()).get("notes", []):
+                self.report({"WARNING"}, note)
             return {"FINISHED"}
         self.report({"WARNING"} if run.state == "cancelled" else {"ERROR"}, run.message)
         return {"CANCELLED"}
@@ -79,8 +85,10 @@ class DIFFSYNTH_OT_stylize(TimedModal, bpy.types.Operator):
 def blender_steps(scene, size, report):
     """What a ``StylizeRun`` asks of Blender, done on ``scene`` at ``size``."""
 
+    notes = []
+
     def render(frame, folder):
-        (path,), rendered = scene_passes.render_passes(scene, [frame], folder, size=size)
+        (path,), rendered = scene_passes.render_passes(scene, [frame], folder, size=size, notes=notes)
         return path, rendered > 0
 
     def add_strip(folder, name, first_frame):
@@ -88,7 +96,7 @@ def blender_steps(scene, size, report):
         scene.diffsynth.last_output = str(folder)
         return f"{len(strip.elements)} frames in strip {strip.name!r} (channel {strip.channel})"
 
-    return BlenderSteps(render_passes=render, add_strip=add_strip, report=report)
+    return BlenderSteps(render_passes=render, add_strip=add_strip, report=report, notes=notes)
 
 
 def _show_progress(context):

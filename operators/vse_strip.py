@@ -48,12 +48,23 @@ def import_strip(scene, folder, name, frame_start=None):
         frame_start = int(files[0].stem.split("_")[-1])
     editor = scene.sequence_editor or scene.sequence_editor_create()
     channel = free_channel(editor, frame_start, frame_start + len(files) - 1)
-    strip = strips_of(editor).new_image(name=name, filepath=str(files[0]), channel=channel, frame_start=frame_start,
-                                        fit_method="FIT")
+    strip = strips_of(editor).new_image(name=name, filepath=_blend_relative(files[0]), channel=channel,
+                                        frame_start=frame_start, fit_method="FIT")
     for path in files[1:]:
         strip.elements.append(path.name)
     set_length(strip, len(files))
     return strip
+
+
+def _blend_relative(path):
+    """``path`` as Blender keeps paths in a saved file: ``//``-relative to it (shared storage is
+    mounted at other places on other machines); absolute in an unsaved file or on another drive."""
+    if not bpy.data.filepath:
+        return str(path)
+    try:
+        return bpy.path.relpath(str(path))
+    except ValueError:  # Windows: another drive
+        return str(path)
 
 
 class DIFFSYNTH_OT_import_strip(bpy.types.Operator):

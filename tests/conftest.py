@@ -4,6 +4,7 @@
 collection time, for this process and every subprocess the tests start.
 """
 
+import hashlib
 import math
 import os
 import re
@@ -129,6 +130,7 @@ def run_engine(job):
 
 
 FRAMES, SIZE = 4, 64  # the small shot's length and size
+CLI = [sys.executable, "-m", "diffsynth_render.cli"]
 
 
 def build_shot(bpy, output):
@@ -165,3 +167,32 @@ def first_and_length(strip):
 
     first, end = span(strip)
     return first, end - first
+
+
+@pytest.fixture
+def project(blender, tmp_path):
+    """tmp_path/project/shot.blend: the conftest's shot (frames 5–8, 64 px), saved."""
+    folder = tmp_path / "project"
+    folder.mkdir()
+    build_shot(blender, folder / "unused")
+    blender.ops.wm.save_as_mainfile(filepath=str(folder / "shot.blend"))
+    return folder
+
+
+def cli_run(*args, **kwargs):
+    """``python -m diffsynth_render.cli ARGS`` in this Python, its output captured as text."""
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=300, **kwargs)
+
+
+def files_state(root, new=None):
+    """Every file and folder under ``root`` (but the run's own new folder ``new``), files hashed."""
+    return {str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "dir"
+            for path in root.rglob("*") if new is None or (path != new and new not in path.parents)}
+
+
+def refused(done, message, status=2):
+    """The command exited ``status`` with ``message`` in the first line of stderr and no traceback."""
+    assert done.returncode == status, done.stderr
+    first = (done.stderr.splitlines() or [""])[0]
+    assert message in first, done.stderr
+    assert "Traceback" not in done.stdout + done.stderr

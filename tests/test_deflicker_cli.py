@@ -1,6 +1,7 @@
 """``python -m diffsynth_render.engine deflicker``: PNG/.npy sequences in, smoothed PNGs out."""
 
 import io
+import json
 import re
 import signal
 import subprocess
@@ -10,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+from diffsynth_render.contract import MADE_BY, RESULT_FILE
 from diffsynth_render.engine.__main__ import main
 from diffsynth_render.engine.image_sequences import read_sequence, write_png
 from diffsynth_render.testing.synthetic_sequences import flickered, moving_shot
@@ -42,8 +44,9 @@ def arguments(folders, *extra):
 def test_smooths_and_keeps_names_and_depth(shot):
     folders, styled = shot
     assert main(arguments(folders, "--mode", "balanced")) == 0
-    names = sorted(path.name for path in folders["out"].iterdir())
+    names = sorted(path.name for path in folders["out"].glob("*.png"))
     assert names == sorted(path.name for path in folders["frames"].iterdir())
+    assert json.loads((folders["out"] / RESULT_FILE).read_text())["frames"] == names
     assert cv2.imread(str(folders["out"] / names[0]), cv2.IMREAD_UNCHANGED).dtype == np.uint8
     smoothed, _, _ = read_sequence(folders["out"])
     frames, _, _ = read_sequence(folders["frames"])
@@ -103,7 +106,7 @@ def _out_holds_other_files(folders):
     (_corrupt_frame, "cannot read image"), (_resize_guide, "is 36x32 with 3 channels but"),
     (_out_is_frames, "also an input folder"), (_bad_device, "device must be a torch device"),
     (_out_is_a_file, "out is a file, not a folder"), (_out_under_a_file, "out/frames cannot be written"),
-    (_out_holds_other_files, "holds files that are not an earlier result \\(notes\\): choose a new folder"),
+    (_out_holds_other_files, "did not write \\(notes\\): choose a new or empty folder"),
 ])
 def test_bad_input_exits_2_and_writes_nothing(shot, capsys, spoil, message):
     folders, _ = shot
@@ -153,7 +156,7 @@ def test_a_signal_cancels_and_leaves_an_earlier_result_as_it_was(tmp_path, sent)
             write_png(tmp_path / name / f"{index:03d}.png", image)
     out = tmp_path / "out"
     out.mkdir()
-    (out / "999.png").write_bytes(b"an earlier run's frame")
+    _earlier_result(out, "999.png")
     process = subprocess.Popen([sys.executable, "-m", "diffsynth_render.engine", "deflicker", "--guide",
                                 str(tmp_path / "guide"), "--frames", str(tmp_path / "frames"), "--out", str(out)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -165,18 +168,24 @@ def test_a_signal_cancels_and_leaves_an_earlier_result_as_it_was(tmp_path, sent)
     _, errors = process.communicate(timeout=60)
     assert process.returncode == 130 and errors.strip() == "deflicker: cancelled; --out is as it was"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["frames", "guide", "out"]
-    assert [p.name for p in out.iterdir()] == ["999.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["999.png", RESULT_FILE]
 
 
 def test_a_run_replaces_an_earlier_result_whole_and_keeps_alpha(shot, tmp_path):
     folders, _ = shot
-    folders["out"].mkdir()
-    (folders["out"] / "zzz_older_longer_run.png").write_bytes(b"old")
+    _earlier_result(folders["out"], "zzz_older_longer_run.png")
     frames, names, _ = read_sequence(folders["frames"])
     alpha = np.linspace(0, 1, frames.shape[2], dtype=np.float32)[None, None, :, None].repeat(frames.shape[1], 1)
     for name, frame in zip(names, frames):
         write_png(folders["frames"] / name, np.concatenate([frame, alpha[0]], axis=-1))
     assert main(arguments(folders)) == 0
-    assert sorted(p.name for p in folders["out"].iterdir()) == names  # no frame of the older run
+    assert sorted(p.name for p in folders["out"].iterdir()) == sorted([*names, RESULT_FILE])  # none of the older run
     smoothed, _, _ = read_sequence(folders["out"], alpha=True)
     assert smoothed.shape[-1] == 4 and np.abs(smoothed[..., 3:] - alpha).max() < 1 / 255
+
+
+def _earlier_result(folder, frame):
+    """An earlier deflicker's result in ``folder``: the frame ``frame`` and its result.json."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / frame).write_bytes(b"an earlier run's frame")
+    (folder / RESULT_FILE).write_text(json.dumps({"made_by": MADE_BY, "frames": [frame]}))

@@ -13,37 +13,9 @@ from pathlib import Path
 
 import conftest
 import pytest
+from conftest import CLI, cli_run, files_state, refused
 
-CLI = [sys.executable, "-m", "diffsynth_render.cli"]
 ENGINE_GONE_S = 10  # an engine must end this soon after the CLI does
-
-
-@pytest.fixture
-def project(blender, tmp_path):
-    """tmp_path/project/shot.blend: the conftest's shot (frames 5–8, 64 px), saved."""
-    folder = tmp_path / "project"
-    folder.mkdir()
-    conftest.build_shot(blender, folder / "unused")
-    blender.ops.wm.save_as_mainfile(filepath=str(folder / "shot.blend"))
-    return folder
-
-
-def _cli(*args, **kwargs):
-    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=300, **kwargs)
-
-
-def _state(root, new=None):
-    """Every file and folder under ``root`` (but the run's own new folder ``new``), files hashed."""
-    return {str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "dir"
-            for path in root.rglob("*") if new is None or (path != new and new not in path.parents)}
-
-
-def _refused(done, message, status=2):
-    """The command exited ``status`` with ``message`` in the first line of stderr and no traceback."""
-    assert done.returncode == status, done.stderr
-    first = (done.stderr.splitlines() or [""])[0]
-    assert message in first, done.stderr
-    assert "Traceback" not in done.stdout + done.stderr
 
 
 ARGUMENTS = [
@@ -67,23 +39,23 @@ ARGUMENTS = [
 def test_bad_arguments_are_refused_before_blender_opens_the_file(project, args, message):
     root = project.parent
     (root / "link.blend").symlink_to(project / "shot.blend")
-    before = _state(root)
+    before = files_state(root)
     args = [arg.format(root=root) for arg in args]
-    done = _cli("stylize", project / "shot.blend", "--out", root / "out", "--painter", "style", *args)
-    _refused(done, message.format(root=root))
+    done = cli_run("stylize", project / "shot.blend", "--out", root / "out", "--painter", "style", *args)
+    refused(done, message.format(root=root))
     assert "Read blend" not in done.stdout  # refused before Blender read the file
-    assert _state(root) == before
+    assert files_state(root) == before
 
 
 def test_a_file_that_is_not_a_blend_is_refused(project):
     notes = project / "notes.blend"
     notes.write_text("a text file named like a .blend")
-    _refused(_cli("stylize", notes, "--out", project.parent / "out"), f"{notes} is not a .blend file")
+    refused(cli_run("stylize", notes, "--out", project.parent / "out"), f"{notes} is not a .blend file")
     cut = project / "cut.blend"
     cut.write_bytes((project / "shot.blend").read_bytes()[:2000])
-    before = _state(project.parent)
-    _refused(_cli("stylize", cut, "--out", project.parent / "out"), f"{cut} cannot be opened by Blender")
-    assert _state(project.parent) == before
+    before = files_state(project.parent)
+    refused(cli_run("stylize", cut, "--out", project.parent / "out"), f"{cut} cannot be opened by Blender")
+    assert files_state(project.parent) == before
 
 
 def _save(bpy, project, change):
@@ -102,21 +74,21 @@ def _save(bpy, project, change):
 def test_a_bad_setting_in_the_file_exits_2_naming_the_option(blender, project, change, message):
     _save(blender, project, change)
     out = project.parent / "out"
-    before = _state(project.parent)
-    _refused(_cli("stylize", project / "shot.blend", "--out", out, "--painter", "style"), message)
-    assert _state(project.parent, new=out) == before and not list(out.rglob("*.*"))  # at most empty folders
+    before = files_state(project.parent)
+    refused(cli_run("stylize", project / "shot.blend", "--out", out, "--painter", "style"), message)
+    assert files_state(project.parent, new=out) == before and not list(out.rglob("*.*"))  # at most empty folders
 
 
 def test_a_failed_run_leaves_no_result_folder_and_the_engine_status(project, tmp_path):
     empty = tmp_path / "empty_model"
     empty.mkdir()
-    before = _state(project)
-    done = _cli("stylize", project / "shot.blend", "--out", tmp_path / "out", "--model", empty, "--steps", "2")
-    _refused(done, "cli: ", status=3)  # the engine's status for a model that cannot be loaded
+    before = files_state(project)
+    done = cli_run("stylize", project / "shot.blend", "--out", tmp_path / "out", "--model", empty, "--steps", "2")
+    refused(done, "cli: ", status=3)  # the engine's status for a model that cannot be loaded
     assert "cannot load" in done.stderr
     shot = tmp_path / "out" / "Scene"
     assert sorted(p.name for p in shot.iterdir()) == ["jobs", "passes"]  # no stylized_v001
-    assert _state(project) == before
+    assert files_state(project) == before
 
 
 def _engines(marker):
@@ -184,7 +156,7 @@ def test_ctrl_c_stops_the_passes_and_keeps_the_cache_valid(project, tmp_path):
     assert 1 <= len(cached) < 40 and sorted(p.stem for p in exrs.iterdir() if p.suffix == ".json") == cached
     assert not list(exrs.glob(".*"))  # no partial EXR
     first = cached[0].removeprefix("frame_").lstrip("0")
-    done = _cli("passes", project / "shot.blend", "--out", out / "Scene", "--frames", f"{first}-{first}",
+    done = cli_run("passes", project / "shot.blend", "--out", out / "Scene", "--frames", f"{first}-{first}",
                 "--size", "512x512")
     assert done.returncode == 0 and "(0 rendered)" in done.stdout, done.stderr  # the cache is used as it is
 
@@ -204,7 +176,7 @@ def test_a_saved_copy_never_replaces_the_source_and_a_rerun_adds_a_version(proje
     digest = hashlib.sha256(source.read_bytes()).hexdigest()
     out, copy = tmp_path / "out", tmp_path / "copy.blend"
     for version in (1, 2):
-        done = _cli("stylize", source, "--out", out, "--painter", "style", "--frames", "5-6", "--save-blend", copy)
+        done = cli_run("stylize", source, "--out", out, "--painter", "style", "--frames", "5-6", "--save-blend", copy)
         assert done.returncode == 0, done.stderr
         assert f"stylized_v00{version}" in done.stdout and copy.is_file()
     assert hashlib.sha256(source.read_bytes()).hexdigest() == digest
@@ -235,15 +207,15 @@ def style_job(tmp_path):
 @pytest.mark.parametrize("output, message", [
     ("job.json/out", "job.json/out cannot be written (Not a directory)"),
     ("job.json", "job.json is a file, not a folder"),
-    (".", "holds files that are not an earlier result (exr, job.json): choose a new folder"),
+    (".", "holds files that DiffSynth Render did not write (exr, job.json): choose a new or empty folder"),
 ], ids=["under a file", "a file", "not a result"])
 def test_engine_run_refuses_an_output_folder_before_any_work(style_job, output, message):
     path = style_job(3, output=output)
-    before = _state(path.parent)
+    before = files_state(path.parent)
     status, events = conftest.run_engine(path)
     assert status == 2 and [e["event"] for e in events] == ["error"]  # no progress: nothing derived or loaded
     assert events[0]["kind"] == "job" and any(message in problem for problem in events[0]["problems"]), events
-    assert _state(path.parent) == before
+    assert files_state(path.parent) == before
 
 
 def test_a_shorter_run_replaces_an_older_longer_result_whole(style_job):
