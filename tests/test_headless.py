@@ -32,6 +32,8 @@ ARGUMENTS = [
     (["--save-blend", "{root}/project/../project/shot.blend"], "is the file being read"),
     (["--save-blend", "{root}/link.blend"], "is the file being read"),
     (["--out", "{root}/project/shot.blend"], "is a file, not a folder"),
+    (["--style", "3:inf,12:1"], "style 3's weight inf must be above 0 and at most 1000"),
+    (["--style", "3:1e308,12:1e308"], "style 3's weight 1e+308 must be above 0 and at most 1000"),
 ]
 
 
