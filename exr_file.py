@@ -3,8 +3,8 @@ no OpenEXR module): its headers parse, and every chunk its offset tables name li
 
 OpenEXR writes a file's offset tables last, when it closes the file, so a write cut short (a full
 disk, a killed process) leaves zeros or offsets past the end; a copy cut short loses chunks. Both
-read as not whole here. Scanline and tiled files, single- and multi-part, are understood; deep
-data is checked by the same chunk layout.
+read as not whole here. Scanline and tiled files, single- and multi-part, are understood (and
+tested); deep data is read by the specification's chunk layout, untested, as Blender writes none.
 """
 
 import math
