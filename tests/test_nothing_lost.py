@@ -78,6 +78,28 @@ def test_an_exr_cut_anywhere_is_not_whole(tmp_path, one_part):
     assert not exr_is_whole(cut) and not exr_is_whole(tmp_path / "missing.exr")
 
 
+@pytest.mark.parametrize("layout", ["NO", "RLE", "ZIPS", "ZIP", "PIZ", "PXR24", "B44", "DWAA", "DWAB", "tiles"])
+def test_every_compression_and_tiles_read_whole_and_cut_short_not(tmp_path, layout):
+    import OpenEXR
+
+    pixels = np.random.default_rng().random((37, 53, 3), dtype=np.float32)  # not a whole number of chunks
+    header = {"compression": getattr(OpenEXR, f"{layout}_COMPRESSION", OpenEXR.ZIP_COMPRESSION),
+              "type": OpenEXR.scanlineimage}
+    if layout == "tiles":
+        tiles = OpenEXR.TileDescription()
+        tiles.xSize, tiles.ySize, tiles.mode = 16, 16, OpenEXR.ONE_LEVEL
+        header.update(type=OpenEXR.tiledimage, tiles=tiles)
+    path = tmp_path / "image.exr"
+    with OpenEXR.File(header, {"RGB": pixels}) as image:
+        image.write(str(path))
+    data = path.read_bytes()
+    assert exr_is_whole(path)
+    cut = tmp_path / "cut.exr"
+    for length in range(8, len(data), max(1, len(data) // 97)):
+        cut.write_bytes(data[:length])
+        assert not exr_is_whole(cut), length
+
+
 def _tables_start(path):
     """Where an EXR's offset tables begin: after its header(s)."""
     import struct
