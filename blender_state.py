@@ -10,7 +10,8 @@ from pathlib import Path
 
 import bpy
 
-from .core.request import ModelChoice, StyleChoice, check_request, rounded_size
+from .core.request import ModelChoice, check_request, rounded_size
+from .job_spec import ControlSpec, DiffusionSpec, Smoothing, StyleSpec
 
 ADDON_PACKAGE = __package__  # e.g. ``bl_ext.user_default.diffsynth_render``
 
@@ -71,11 +72,13 @@ def shot_request(context, folder=None):
     frame_range = ((scene.frame_start, scene.frame_end) if settings.use_scene_range
                    else (settings.frame_start, settings.frame_end))
     prefs = get_preferences(context)
+    painter = {StyleSpec.kind: _style_spec, DiffusionSpec.kind: _diffusion_spec}[settings.painter](settings)
     return check_request(name=scene.name, has_camera=scene.camera is not None, frame_range=frame_range,
                          size=_wanted_size(scene, settings),
                          folder=folder or shot_folder(scene, settings), model=_model_choice(settings, context),
                          python=engine_python(context), packages=packages_dir(context), device=prefs.device,
-                         painter=settings.painter, style=_style_choice(settings), keyframes=settings.keyframes,
+                         painter=painter, smoothing=Smoothing(window=settings.window or None, mode=settings.mode),
+                         keyframes=settings.keyframes,
                          pixel_aspect=(scene.render.pixel_aspect_x, scene.render.pixel_aspect_y),
                          frame_step=scene.frame_step, missing_libraries=missing_libraries())
 
@@ -85,11 +88,23 @@ def missing_libraries():
     return tuple(library.filepath for library in bpy.data.libraries if library.is_missing)
 
 
-def _style_choice(settings):
-    return StyleChoice(source=settings.style_source, index=int(settings.style), mix=settings.style_mix,
-                       image=settings.style_image and bpy.path.abspath(settings.style_image),
-                       strength=round(settings.style_strength, 4), keep_colors=settings.keep_colors,
-                       base=settings.base_image)
+def _style_spec(settings):
+    """The style painter's spec as the panel sets it (a style image's path absolute)."""
+    style = dict(strength=round(settings.style_strength, 4), keep_colors=settings.keep_colors,
+                 base=settings.base_image)
+    if settings.style_source == "IMAGE":
+        return StyleSpec(image=settings.style_image and bpy.path.abspath(settings.style_image), **style)
+    return StyleSpec(builtin=settings.style_mix.strip() if settings.style_source == "MIX" else int(settings.style),
+                     **style)
+
+
+def _diffusion_spec(settings):
+    """The diffusion painter's spec as the panel sets it (its model sources: ``_model_choice``);
+    steps 0: the preset's."""
+    return DiffusionSpec(prompt=settings.prompt, negative_prompt=settings.negative_prompt, preset=settings.preset,
+                         steps=settings.steps or None, guidance_scale=settings.guidance_scale, seed=settings.seed,
+                         controls={"depth": ControlSpec(weight=settings.depth_weight),
+                                   "softedge": ControlSpec(weight=settings.softedge_weight)})
 
 
 def _model_choice(settings, context):
@@ -101,11 +116,3 @@ def _model_choice(settings, context):
                        tokenizer=settings.tokenizer_path and bpy.path.abspath(settings.tokenizer_path),
                        allow_network=downloads_allowed(context),
                        cache_dir=prefs.model_cache_dir and bpy.path.abspath(prefs.model_cache_dir))
-
-
-def run_settings(settings):
-    """The scene settings a job needs, as plain values."""
-    return dict(prompt=settings.prompt, negative_prompt=settings.negative_prompt, preset=settings.preset,
-                steps=settings.steps, guidance_scale=settings.guidance_scale, seed=settings.seed,
-                window=settings.window, mode=settings.mode,
-                weights={"depth": settings.depth_weight, "softedge": settings.softedge_weight})

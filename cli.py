@@ -31,38 +31,23 @@ memory, 5 missing packages.
 import argparse
 import json
 import os
-import re
 import signal
 import sys
 from pathlib import Path
 
-from .contract import (
-    BASE_IMAGES,
-    ERROR_KINDS,
-    KEYFRAMES_HELP,
-    MAX_SEED,
-    MAX_SIZE,
-    MAX_STEPS,
-    MAX_WINDOW,
-    MIN_SIZE,
-    PAINTERS,
-    PRESETS,
-    RESULT_FILE,
-    Exit,
-    OneLineParser,
-    first_line,
-    frame_name,
-    parse_keyframes,
-    style_weights,
+from .cli_arguments import (
+    add_frame_options,
+    add_shot_options,
+    blend_file,
+    bounded,
+    existing_folder,
+    new_blend,
+    out_folder,
+    program,
 )
+from .contract import ERROR_KINDS, RESULT_FILE, Exit, OneLineParser, first_line, frame_name
 from .core.farm_template import JOB_FILE, PARAMETERS_FILE, TEMPLATE_FILE
 from .core.stylize_run import signals_call
-
-# The first bytes of a .blend file: plain, gzip (before Blender 3.0) or zstd compressed.
-BLEND_MAGIC = (b"BLENDER", b"\x1f\x8b", b"\x28\xb5\x2f\xfd")
-# A Hugging Face model id: owner/name.
-HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
-MODEL_FILE_SUFFIXES = (".safetensors", ".ckpt", ".bin", ".pt", ".pth")
 
 
 def build_parser():
@@ -79,22 +64,22 @@ def build_parser():
                          "Deadline Cloud) that stylizes the shot in chunks on a render farm",
                          f"the shot folder: {TEMPLATE_FILE}, {PARAMETERS_FILE}, {JOB_FILE}; the farm writes passes, "
                          "chunks and final/ there")
-    farm.add_argument("--chunk-frames", type=_bounded(1), required=True, help="frames each Stylize task renders (plus "
+    farm.add_argument("--chunk-frames", type=bounded(1), required=True, help="frames each Stylize task renders (plus "
                       "the overlap)")
-    farm.add_argument("--overlap", type=_bounded(0), help="frames neighbouring chunks share, at least the window "
+    farm.add_argument("--overlap", type=bounded(0), help="frames neighbouring chunks share, at least the window "
                       "(default: the window)")
     farm.add_argument("--anchor", type=int, metavar="FRAME", help="the frame every chunk's cross-frame attention "
                       "also sees, for one look (default: the first)")
-    farm.add_argument("--gpus", type=_bounded(0), help="GPUs a Stylize host needs (default: 1 for diffusion, 0 for "
+    farm.add_argument("--gpus", type=bounded(0), help="GPUs a Stylize host needs (default: 1 for diffusion, 0 for "
                       "the style painter)")
-    farm.add_argument("--blender-python", type=_program, metavar="PYTHON", help="the Python with bpy on the farm "
+    farm.add_argument("--blender-python", type=program, metavar="PYTHON", help="the Python with bpy on the farm "
                       "hosts (default: this Python; a job parameter, change it there)")
     add_shot_options(farm)
     strip = commands.add_parser("add-strip", help="save a copy of a .blend with a folder of frames as a VSE strip "
                                 "(a farm's Strip task)")
-    strip.add_argument("blend", type=_blend_file, help="the .blend file with the shot (never written)")
-    strip.add_argument("--frames", type=_folder, required=True, help="folder of frame_####.png")
-    strip.add_argument("--save-blend", type=_new_blend, required=True, metavar="OUT.blend", help="the copy to write")
+    strip.add_argument("blend", type=blend_file, help="the .blend file with the shot (never written)")
+    strip.add_argument("--frames", type=existing_folder, required=True, help="folder of frame_####.png")
+    strip.add_argument("--save-blend", type=new_blend, required=True, metavar="OUT.blend", help="the copy to write")
     strip.set_defaults(run=run_add_strip)
     return parser
 
@@ -102,165 +87,10 @@ def build_parser():
 def _shot_command(commands, name, run, description, out):
     """A sub-command on a .blend file with an output folder ``--out`` (described by ``out``)."""
     parser = commands.add_parser(name, help=description)
-    parser.add_argument("blend", type=_blend_file, help="the .blend file with the shot (never written)")
-    parser.add_argument("--out", type=_out_folder, required=True, help=out)
+    parser.add_argument("blend", type=blend_file, help="the .blend file with the shot (never written)")
+    parser.add_argument("--out", type=out_folder, required=True, help=out)
     parser.set_defaults(run=run)
     return parser
-
-
-def add_frame_options(parser):
-    """--frames and --size."""
-    parser.add_argument("--frames", type=_frame_range, help="frame range FIRST-LAST (default: the scene's)")
-    parser.add_argument("--size", type=_size, help="WIDTHxHEIGHT (default: the scene's, rounded to 8)")
-
-
-def add_shot_options(parser):
-    """The options that set up a shot's Stylize (``stylize`` and ``farm-template`` both take them)."""
-    add_frame_options(parser)
-    parser.add_argument("--painter", choices=PAINTERS, help="style (built-in, no download) or diffusion "
-                        "(Stable Diffusion); default: the file's")
-    parser.add_argument("--window", type=_bounded(0, MAX_WINDOW), help="frames blended on each side (0: the "
-                        "default)")
-    parser.add_argument("--keyframes", type=_checked_by(parse_keyframes), help=KEYFRAMES_HELP)
-    style = parser.add_mutually_exclusive_group()
-    style.add_argument("--style", type=_checked_by(style_weights),
-                       help="style painter: a built-in style 0-25 or a mix like 3:0.5,12:0.5")
-    style.add_argument("--style-image", type=_picture, help="style painter: any picture as the style")
-    parser.add_argument("--strength", type=_fraction, help="style painter: 0 (the base image) to 1 (fully painted)")
-    parser.add_argument("--keep-colors", action="store_true", help="style painter: keep the base image's colours")
-    parser.add_argument("--base", choices=BASE_IMAGES, help="style painter: the picture each frame is painted from")
-    parser.add_argument("--prompt", help="the prompt (default: the one saved in the file)")
-    parser.add_argument("--negative", help="the negative prompt")
-    parser.add_argument("--model", type=_model, help="tiny, a diffusers folder, an SD1.5 checkpoint file or a Hugging "
-                        "Face id (owner/name)")
-    parser.add_argument("--preset", choices=PRESETS)
-    parser.add_argument("--steps", type=_bounded(1, MAX_STEPS), help="denoising steps (default: the preset's)")
-    parser.add_argument("--seed", type=_bounded(0, MAX_SEED))
-    parser.add_argument("--allow-downloads", action="store_true",
-                        help="fetch Hugging Face models missing from the cache (otherwise only the cache is read)")
-    parser.add_argument("--save-blend", type=_new_blend, metavar="OUT.blend", help="save a copy of the file with the "
-                        "strip (never the file itself)")
-    parser.add_argument("--engine-python", type=_program, metavar="PYTHON",
-                        help="the Python that runs the engine, with torch and OpenEXR (default: this Python)")
-
-
-def _checked_by(check):
-    """An argparse type: the text as given, once ``check(text)`` raised no ValueError (its
-    message is the error)."""
-    def argument(text):
-        try:
-            check(text)
-        except ValueError as error:
-            raise argparse.ArgumentTypeError(str(error)) from None
-        return text
-
-    return argument
-
-
-def _bounded(low, high=None):
-    """An argparse type: a whole number from ``low`` to ``high`` (None: no upper limit)."""
-    def number(text):
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < low or (high is not None and value > high):
-            limits = f"from {low} to {high}" if high is not None else f"≥ {low}"
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number {limits}")
-        return value
-
-    return number
-
-
-def _frame_range(text):
-    match = re.fullmatch(r"\s*(-?\d+)\s*-\s*(-?\d+)\s*", text)
-    if not match:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a range like 1-48")
-    first, last = int(match[1]), int(match[2])
-    if last < first:
-        raise argparse.ArgumentTypeError(f"{text} is empty: the last frame comes before the first")
-    return first, last
-
-
-def _size(text):
-    try:
-        width, height = (int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a size like 512x512") from None
-    if min(width, height) < MIN_SIZE or max(width, height) > MAX_SIZE:
-        raise argparse.ArgumentTypeError(f"{text}: each side must be from {MIN_SIZE} to {MAX_SIZE} pixels")
-    return width, height
-
-
-def _blend_file(text):
-    path = Path(text)
-    if not path.is_file():
-        raise argparse.ArgumentTypeError(f"{text} does not exist" if not path.exists() else f"{text} is not a file")
-    with path.open("rb") as file:
-        head = file.read(8)
-    if not head.startswith(BLEND_MAGIC):
-        raise argparse.ArgumentTypeError(f"{text} is not a .blend file")
-    return path.absolute()
-
-
-def _new_blend(text):
-    """A .blend file to write: its folder must exist; never a folder itself."""
-    path = Path(text).absolute()
-    if path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text} is a folder: name the .blend file to write")
-    if not path.parent.is_dir():
-        raise argparse.ArgumentTypeError(f"the folder {path.parent} does not exist")
-    return path
-
-
-def _out_folder(text):
-    """A folder to write into (made if needed): not a file, and under a folder that can be written."""
-    path = Path(text).absolute()
-    existing = next(folder for folder in (path, *path.parents) if folder.exists())
-    if not existing.is_dir():
-        raise argparse.ArgumentTypeError(f"{existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise argparse.ArgumentTypeError(f"{existing} cannot be written")
-    return path
-
-
-def _folder(text):
-    if not Path(text).is_dir():
-        raise argparse.ArgumentTypeError(f"{text} is not a folder")
-    return Path(text).absolute()
-
-
-def _model(text):
-    """tiny, a folder or file that exists, or a Hugging Face id (never a model file's name or a
-    path from /, . or ~)."""
-    if text == "tiny" or os.path.exists(os.path.expanduser(text)):
-        return text if text == "tiny" else os.path.expanduser(text)
-    if HUB_ID.fullmatch(text) and not text.lower().endswith(MODEL_FILE_SUFFIXES) and not text.startswith("."):
-        return text
-    raise argparse.ArgumentTypeError(f"{text} does not exist (and is not a Hugging Face id like owner/name)")
-
-
-def _picture(text):
-    if not Path(text).is_file():
-        raise argparse.ArgumentTypeError(f"{text} does not exist")
-    return Path(text).absolute()
-
-
-def _program(text):
-    path = Path(text)
-    if not path.is_file() or not os.access(path, os.X_OK):
-        raise argparse.ArgumentTypeError(f"{text} is not an executable file")
-    return path.absolute()
-
-
-def _fraction(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number from 0 to 1")
-    return value
 
 
 class UsageError(Exception):
@@ -309,25 +139,13 @@ def checked_request(bpy, folder=None):
 
 def set_up_shot(args):
     """Open the file and apply the shot options to its DiffSynth settings; returns bpy."""
+    from .scene_settings import set_shot_options
+
     bpy = open_shot(args.blend)
     preferences = bpy.context.preferences.addons[__package__].preferences
     if args.engine_python:
         preferences.engine_python = str(args.engine_python)
-    settings = bpy.context.scene.diffsynth
-    settings.output_dir = str(args.out)
-    if args.frames:
-        settings.use_scene_range = False
-        settings.frame_start, settings.frame_end = args.frames
-    if args.size:
-        settings.use_scene_size = False
-        settings.width, settings.height = args.size
-    for option, name in (("prompt", "prompt"), ("negative", "negative_prompt"), ("preset", "preset"),
-                         ("steps", "steps"), ("seed", "seed")):
-        if getattr(args, option) is not None:
-            setattr(settings, name, getattr(args, option))
-    set_painter(settings, args)
-    if args.model:
-        set_model(settings, args.model)
+    set_shot_options(bpy.context.scene.diffsynth, args)
     if args.allow_downloads:
         bpy.context.preferences.system.use_online_access = True
         preferences.allow_downloads = True
@@ -386,34 +204,27 @@ def run_passes(args):
 
 def run_farm_template(args):
     """Write the OpenJD template, its parameter values and the engine's job into OUT; exit status."""
-    from .blender_state import run_settings
-    from .chunking import frame_ranges, plan_chunks
-    from .contract import smoothing_window
+    from .chunking import frame_ranges
     from .core.engine_process import PACKAGE_DIR
-    from .core.farm_template import JOB_FILE, farm_job, write_farm_job
-    from .core.job_file import build_job, write_job
+    from .core.farm_template import farm_job, write_farm_job
+    from .core.job_file import shot_job, write_job
+    from .job_spec import ChunkPlan, DiffusionSpec
 
     bpy = set_up_shot(args)
-    scene, settings = bpy.context.scene, bpy.context.scene.diffsynth
-    out = args.out
+    scene, out = bpy.context.scene, args.out
     request = checked_request(bpy, folder=out)
-    window = smoothing_window(request.painter, settings.preset, settings.window)
-    overlap = args.overlap if args.overlap is not None else window
+    window = request.spec.window()
+    anchor = request.frames[0] if args.anchor is None else args.anchor
+    plan = ChunkPlan(args.chunk_frames, window if args.overlap is None else args.overlap, anchor)
     try:
-        chunks = plan_chunks(len(request.frames), args.chunk_frames, overlap, window)
+        chunks = plan.plan(len(request.frames), window)
     except ValueError as error:
         raise UsageError(error) from None
-    anchor = request.frames[0] if args.anchor is None else args.anchor
     if anchor not in request.frames:
         raise UsageError(f"--anchor {anchor} is not one of the shot's frames {request.frames[0]}-{request.frames[-1]}")
-    exr_folder = request.exr_folder.relative_to(out)
-    exrs = [exr_folder / frame_name(frame, ".exr") for frame in request.frames]
-    job = build_job((exrs, request.passes_folder.relative_to(out)), ".", request.frames[0], request.size,
-                    painter=request.painter, style=request.style, model=request.model, device=request.device,
-                    keyframes=request.keyframes, **run_settings(settings))
-    job["chunks"] = {"frames": args.chunk_frames, "overlap": overlap, "anchor": anchor}
-    write_job(job, out / JOB_FILE)
-    gpus = args.gpus if args.gpus is not None else int(request.painter == "diffusion")
+    exrs = [request.exr_folder.relative_to(out) / frame_name(frame, ".exr") for frame in request.frames]
+    write_job(shot_job(request.spec, ".", exrs, request.passes_folder.relative_to(out), chunks=plan), out / JOB_FILE)
+    gpus = args.gpus if args.gpus is not None else int(isinstance(request.spec.painter, DiffusionSpec))
     template = farm_job(name=f"DiffSynth Render: {scene.name} {request.frames[0]}-{request.frames[-1]}",
                         frame_ranges=frame_ranges(request.frames[0], request.frames[-1], args.chunk_frames),
                         size=request.size, chunk_count=len(chunks), module=PACKAGE_DIR.name, gpus=gpus,
@@ -425,7 +236,7 @@ def run_farm_template(args):
         values["SavedBlend"] = str(args.save_blend)
     template_file, values_file = write_farm_job(out, template, values)
     print(f"cli: {len(chunks)} chunks of frames " + ", ".join(
-        f"{request.frames[c.start]}-{request.frames[c.stop - 1]}" for c in chunks) + f" (overlap {overlap})")
+        f"{request.frames[c.start]}-{request.frames[c.stop - 1]}" for c in chunks) + f" (overlap {plan.overlap})")
     print(f"cli: wrote {template_file} and {values_file}; run it here with\n"
           f"  openjd run {template_file} --job-param file://{values_file} --step Stitch --run-dependencies")
     return Exit.DONE
@@ -444,46 +255,6 @@ def run_add_strip(args):
     bpy.ops.wm.save_as_mainfile(filepath=str(args.save_blend), copy=True)
     print(f"cli: saved {args.save_blend} with strip {strip.name!r} ({len(strip.elements)} frames)")
     return Exit.DONE
-
-
-def set_painter(settings, args):
-    """Apply the painter and style painter arguments (those given) to the shot settings."""
-    if args.painter or args.model or args.prompt:  # a model or a prompt asks for Stable Diffusion
-        settings.painter = args.painter or "diffusion"
-    if args.window is not None:
-        settings.window = args.window
-    if args.keyframes is not None:
-        settings.keyframes = args.keyframes
-    if args.style is not None or args.style_image:
-        set_style(settings, args.style or str(args.style_image))
-    if args.strength is not None:
-        settings.style_strength = args.strength
-    if args.keep_colors:
-        settings.keep_colors = True
-    if args.base:
-        settings.base_image = args.base
-
-
-def set_style(settings, style):
-    """Point the shot settings at ``style``: a built-in style number, a mix like 3:0.5,12:0.5, or a
-    picture file."""
-    if os.path.isfile(style):
-        settings.style_source, settings.style_image = "IMAGE", os.path.abspath(style)
-    elif style.strip().isdigit():
-        settings.style_source, settings.style = "BUILTIN", str(int(style))
-    else:
-        settings.style_source, settings.style_mix = "MIX", style
-
-
-def set_model(settings, model):
-    """Point the shot settings at ``model``: tiny, a folder, a checkpoint file or a Hugging Face id."""
-    if model == "tiny":
-        settings.model_kind = "TINY"
-    elif os.path.isdir(model) or os.path.isfile(model):
-        settings.model_kind = "FOLDER" if os.path.isdir(model) else "CHECKPOINT"
-        settings.model_path = os.path.abspath(model)
-    else:
-        settings.model_kind, settings.hub_id = "HUB", model
 
 
 def _operator_error(error):
@@ -506,29 +277,9 @@ def main(argv=None):
         return Exit.CANCELLED
 
 
-def end_before_exit_crash(status):
-    """End the process now with ``status`` where bpy would crash on the way out, else return.
-
-    The bpy 4.2 and 4.3 wheels crash (SIGSEGV) in their C++ static destructors at exit once a
-    property with Python callbacks has been registered, as every add-on's are: there, Python's exit
-    functions (Blender's own among them) run, Blender's emptied session folder is removed, and the
-    process ends before those destructors.
-    """
-    bpy = sys.modules.get("bpy")
-    if bpy is None or bpy.app.version >= (4, 4):
-        return
-    import atexit
-    import shutil
-
-    session_folder = bpy.app.tempdir
-    atexit._run_exitfuncs()
-    shutil.rmtree(session_folder, ignore_errors=True)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(status)
-
-
 if __name__ == "__main__":
+    from .bpy_exit import end_before_exit_crash
+
     status = main()
     end_before_exit_crash(status)
     sys.exit(status)

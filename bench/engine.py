@@ -46,10 +46,11 @@ def measure(model, device, frames, size):
 
     from diffsynth_render.engine.deflicker import BlendSettings, PatchBlender
     from diffsynth_render.engine.devices import resolve_device
-    from diffsynth_render.engine.diffusion_settings import ControlSettings, DiffusionSettings, preset_values
+    from diffsynth_render.engine.diffusion_settings import ControlSettings, DiffusionSettings
     from diffsynth_render.engine.models import build_tiny
     from diffsynth_render.engine.pipeline import DiffSynthPipeline
     from diffsynth_render.engine.progress import StageClock
+    from diffsynth_render.job_spec import Schedule
 
     device, dtype = resolve_device(device)
     started = time.perf_counter()
@@ -64,9 +65,9 @@ def measure(model, device, frames, size):
                              controls={name: ControlSettings() for name in parts.controlnets}, final_smoothing=False)
     rows, unsmoothed = [], None
     for schedule in ("none", "stylize", "paper-3d"):
-        values = preset_values("stylize" if schedule == "none" else schedule, STEPS)
-        window = frames - 1 if values["window"] == "shot" else min(values["window"], frames - 1)
-        settings = dataclasses.replace(base, smoothing_steps=() if schedule == "none" else values["smoothing_steps"],
+        values = Schedule.of("stylize" if schedule == "none" else schedule, STEPS)
+        window = frames - 1 if values.window == "shot" else min(values.window, frames - 1)
+        settings = dataclasses.replace(base, smoothing_steps=() if schedule == "none" else values.smoothing_steps,
                                        final_smoothing=schedule != "none", blend=BlendSettings(window=window))
         patch_blender, nnf_s = None, 0.0
         if settings.smoothing:

@@ -1,47 +1,27 @@
-"""The engine job (README: "Job file") for a shot, built from plain values."""
+"""The engine job (README: "Job file") for a shot: a request's ``JobSpec`` on the shot's pass EXRs,
+written where the engine reads it."""
 
+import dataclasses
 import json
 from pathlib import Path
 
-from ..contract import JOB_SCHEMA, write_text_atomically
+from ..contract import write_text_atomically
+from ..job_spec import JobSpec, Passes
 
 
-def build_job(passes, output, first_frame, size, painter, style, model, device, prompt, negative_prompt, weights,
-              preset, steps, guidance_scale, seed, window, mode, keyframes=None, notes=()):
-    """The job dict. ``passes``: (the shot's pass EXR files in frame order, the folder for what
-    the engine derives from them); ``painter``: 'style' (``style``: the job's style object) or
-    'diffusion' (``model``: {base, tokenizer, allow_network, cache_dir, controlnets}; ``weights``:
-    ControlNet name → weight; the prompts, preset, steps, guidance and seed); ``steps`` /
-    ``window`` 0 keep the preset's (the style painter's); ``keyframes``: the job's value or None;
-    ``notes``: lines for result.json about the shot."""
-    exr_files, derived = passes
-    job = {"schema": JOB_SCHEMA, "output": str(output), "first_frame": first_frame, "size": list(size),
-           "painter": painter, "device": device,
-           "passes": {"frames": [str(path) for path in exr_files], "derived": str(derived)},
-           "smoothing": {"mode": mode}}
-    if window:
-        job["smoothing"]["window"] = window
-    if keyframes is not None:
-        job["keyframes"] = keyframes
-    if notes:
-        job["notes"] = list(notes)
-    if painter == "style":
-        return {**job, "style": dict(style)}
-    job.update({"prompt": prompt, "negative_prompt": negative_prompt, "preset": preset,
-                "guidance_scale": guidance_scale, "seed": seed,
-                "controls": {name: {"model": model["controlnets"][name], "weight": weight}
-                             for name, weight in weights.items()},
-                "model": {key: model[key] for key in ("base", "tokenizer", "allow_network", "cache_dir")
-                          if model.get(key)}})
-    if steps:
-        job["steps"] = steps
-    return job
+def shot_job(spec: JobSpec, output, exr_files, derived, **changes) -> JobSpec:
+    """``spec`` (a ``ShotRequest``'s) as the job of its shot: its frames written to ``output``,
+    made from the pass EXRs ``exr_files`` (in frame order) with what the engine derives from them
+    in ``derived``; ``changes``: other fields of the job (its notes, a farm's chunks)."""
+    passes = Passes(frames=tuple(str(path) for path in exr_files), derived=str(derived))
+    return dataclasses.replace(spec, output=str(output), passes=passes, **changes)
 
 
-def write_job(job: dict, path: str | Path) -> Path:
-    """Write ``job`` as JSON to ``path`` atomically; returns the path."""
+def write_job(job: JobSpec | dict, path: str | Path) -> Path:
+    """Write ``job`` (a spec, or a job file's JSON object) to ``path`` atomically; returns the path."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    return write_text_atomically(path, json.dumps(job, indent=1))
+    raw = job.to_json() if isinstance(job, JobSpec) else job
+    return write_text_atomically(path, json.dumps(raw, indent=1))
 
 
 def reserve_version(folder: str | Path, prefix: str = "stylized_v") -> tuple[int, Path]:

@@ -8,19 +8,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from ..contract import (
-    DEFAULT_BASE_IMAGE,
-    DEFAULT_CONTROLNETS,
-    DEFAULT_STYLE,
-    EXR_FOLDER,
-    JOB_PAINTER,
-    MAX_SIZE,
-    MIN_SIZE,
-    SIZE_MULTIPLE,
-    keyframe_indices,
-    parse_keyframes,
-    style_weights,
-)
+from ..contract import DEFAULT_CONTROLNETS, EXR_FOLDER, MAX_SIZE, MIN_SIZE, SIZE_MULTIPLE, style_weights
+from ..job_spec import DiffusionSpec, JobSpec, Keyframes, ModelSpec, Smoothing, StyleSpec
 
 # Where the user changes a setting: (its name in the DiffSynth panel, the headless CLI's option).
 SETTING_PLACES = {"frames": ("Start/End", "--frames"), "size": ("Width/Height", "--size"),
@@ -62,43 +51,26 @@ class ModelChoice:
 
 
 @dataclasses.dataclass(frozen=True)
-class StyleChoice:
-    """The style painter's settings as the user gave them. ``source``: BUILTIN (``index``), MIX
-    (``mix``, e.g. '3:0.5,12:0.5') or IMAGE (``image``, an absolute path)."""
-
-    source: str = "BUILTIN"
-    index: int = DEFAULT_STYLE
-    mix: str = ""
-    image: str = ""
-    strength: float = 1.0
-    keep_colors: bool = False
-    base: str = DEFAULT_BASE_IMAGE
-
-
-@dataclasses.dataclass(frozen=True)
 class ShotRequest:
-    """A checked Stylize: the shot's name, frames, size and folder, model sources and the engine to run."""
+    """A checked Stylize: the shot's name, frames and folder, the engine to run, and ``spec``,
+    the job as the user set it (its output and passes are the run's to fill in)."""
 
     name: str
     frames: list
-    size: tuple
     size_note: str
     folder: Path
-    model: dict
     python: str
     packages: str | None
-    device: str
-    painter: str = JOB_PAINTER
-    style: dict | None = None  # the job's ``style`` object, for the style painter
-    keyframes: dict | list | None = None  # the job's ``keyframes`` (None: every frame painted)
-    notes: tuple = ()  # what the run goes on despite, said to the user and kept in result.json
+    spec: JobSpec
+
+    @property
+    def size(self):
+        return self.spec.size
 
     @property
     def label(self):
-        """A few words for the strip's name: the style, or '' for the diffusion painter (its prompt)."""
-        if self.style is None:
-            return ""
-        return Path(self.style["image"]).stem if "image" in self.style else f"style {self.style['builtin']}"
+        """A few words for the strip's name: the style, or the prompt."""
+        return self.spec.painter.label
 
     @property
     def passes_folder(self):
@@ -130,16 +102,16 @@ def rounded_size(width: int, height: int) -> tuple[tuple[int, int], str]:
 
 
 def check_request(*, name: str, has_camera: bool, frame_range: tuple[int, int], size: tuple[int, int],
-                  folder: str | Path, model: ModelChoice, python: str, packages: str | None,
-                  device: str, painter: str = JOB_PAINTER, style: StyleChoice | None = None,
-                  keyframes: str = "", pixel_aspect: tuple = (1.0, 1.0), frame_step: int = 1,
+                  folder: str | Path, python: str, packages: str | None, painter: StyleSpec | DiffusionSpec,
+                  model: ModelChoice | None = None, smoothing: Smoothing | None = None, keyframes: str = "",
+                  device: str = "auto", pixel_aspect: tuple = (1.0, 1.0), frame_step: int = 1,
                   missing_libraries: tuple = ()) -> ShotRequest:
     """The ``ShotRequest`` for these values; raises ``RequestError`` naming the first problem.
-    ``size``: the wanted (width, height) before rounding; ``model``: a ``ModelChoice``, read
-    for the diffusion painter; ``style``: a ``StyleChoice``, read for the style painter;
-    ``keyframes``: as typed ('every:4', '1,13,24' or '': every frame painted);
-    ``pixel_aspect``, ``frame_step``: the scene's; ``missing_libraries``: the paths of linked
-    .blend files that could not be found (what they hold is missing from the frames)."""
+    ``size``: the wanted (width, height) before rounding; ``painter``: the painter's spec as set
+    (a style image's path absolute); ``model``: a ``ModelChoice``, whose sources go into a
+    diffusion painter's spec; ``keyframes``: as typed ('every:4', '1,13,24' or '': every frame
+    painted); ``pixel_aspect``, ``frame_step``: the scene's; ``missing_libraries``: the paths of
+    linked .blend files that could not be found (what they hold is missing from the frames)."""
     if not has_camera:
         raise RequestError("The scene has no active camera", "add a camera and make it the scene camera")
     if pixel_aspect[0] != pixel_aspect[1]:
@@ -157,9 +129,9 @@ def check_request(*, name: str, has_camera: bool, frame_range: tuple[int, int], 
         raise RequestError(f"The resolution {width}x{height} is too large", f"each side can be at most {MAX_SIZE} px",
                            "size")
     try:
-        keyframes = parse_keyframes(keyframes)
+        keyframes = Keyframes.parse(keyframes)
         if keyframes is not None:
-            keyframe_indices(keyframes, first, last - first + 1)
+            keyframes.indices(first, last - first + 1)
     except ValueError as error:
         raise RequestError(f"The {error}", setting="keyframes") from None
     folder = Path(folder)
@@ -170,29 +142,28 @@ def check_request(*, name: str, has_camera: bool, frame_range: tuple[int, int], 
     if frame_step != 1:
         notes.append(f"the frame step {frame_step} is not used: every frame of {first}–{last} is stylized "
                      "(the deflicker follows the motion from each frame to the next)")
-    diffusion = painter == "diffusion"
-    return ShotRequest(name=name, frames=list(range(first, last + 1)), size=(width, height), size_note=note,
-                       folder=folder, model=model_sources(model) if diffusion else None, python=python,
-                       packages=packages, device=device, painter=painter,
-                       style=None if diffusion else style_fields(style or StyleChoice()), keyframes=keyframes,
-                       notes=tuple(notes))
+    if isinstance(painter, DiffusionSpec):
+        painter = with_model(painter, model or ModelChoice("TINY"))
+    else:
+        painter = checked_style(painter)
+    spec = JobSpec(size=(width, height), painter=painter, first_frame=first, device=device,
+                   smoothing=smoothing or Smoothing(), keyframes=keyframes, notes=tuple(notes))
+    return ShotRequest(name=name, frames=list(range(first, last + 1)), size_note=note, folder=folder, python=python,
+                       packages=packages, spec=spec)
 
 
-def style_fields(choice: StyleChoice) -> dict:
-    """The job's ``style`` object for a ``StyleChoice``; raises ``RequestError`` for a malformed
-    mix or a style image that is not there."""
-    fields = {"strength": choice.strength, "keep_colors": choice.keep_colors, "base": choice.base}
-    if choice.source == "IMAGE":
-        if not choice.image or not os.path.isfile(choice.image):
-            raise RequestError(f"The style image {choice.image or '(none)'!r} does not exist", "choose a picture file",
+def checked_style(style: StyleSpec) -> StyleSpec:
+    """``style``, once its style image exists and its mix is well formed; raises ``RequestError``."""
+    if style.image is not None:
+        if not style.image or not os.path.isfile(style.image):
+            raise RequestError(f"The style image {style.image or '(none)'!r} does not exist", "choose a picture file",
                                "style_image")
-        return {"image": choice.image, **fields}
-    builtin = choice.mix.strip() if choice.source == "MIX" else choice.index
+        return style
     try:
-        style_weights(builtin)
+        style_weights(style.builtin)
     except ValueError as error:
         raise RequestError(f"The style mix: {error}", setting="style_mix") from None
-    return {"builtin": builtin, **fields}
+    return style
 
 
 def _check_writable(folder):
@@ -205,11 +176,12 @@ def _check_writable(folder):
                            "choose another", "output") from None
 
 
-def model_sources(choice: ModelChoice) -> dict:
-    """The job's ``model`` sources for a ``ModelChoice``; raises ``RequestError`` for a missing
-    file or folder or a malformed id."""
+def with_model(painter: DiffusionSpec, choice: ModelChoice) -> DiffusionSpec:
+    """``painter`` with the model and ControlNet sources of a ``ModelChoice``; raises
+    ``RequestError`` for a missing file or folder or a malformed id."""
     if choice.kind == "TINY":
-        return {"base": "tiny", "controlnets": {name: "tiny" for name in DEFAULT_CONTROLNETS}}
+        return dataclasses.replace(painter, model=ModelSpec(), controls={
+            name: dataclasses.replace(control, model="tiny") for name, control in painter.controls.items()})
     if choice.kind == "HUB":
         base = choice.hub_id.strip()
         if base.count("/") != 1:
@@ -220,11 +192,13 @@ def model_sources(choice: ModelChoice) -> dict:
         if not base or not exists:
             what = "model folder" if choice.kind == "FOLDER" else "checkpoint file"
             raise RequestError(f"The {what} {base or '(none)'!r} does not exist", "choose one", "model")
-    controlnets = {}
-    for name, (typed, local) in choice.controlnets.items():
+    controls = {}
+    for name, control in painter.controls.items():
+        typed, local = choice.controlnets.get(name, (DEFAULT_CONTROLNETS.get(name, ""),) * 2)
         if typed.startswith(("/", "//", ".")) and not os.path.exists(local):
             raise RequestError(f"The {name} ControlNet {local!r} does not exist")
-        controlnets[name] = local if os.path.exists(local) else typed
+        controls[name] = dataclasses.replace(control, model=local if os.path.exists(local) else typed)
     tokenizer = choice.tokenizer if choice.kind == "CHECKPOINT" and choice.tokenizer else None
-    return {"base": base, "controlnets": controlnets, "tokenizer": tokenizer, "allow_network": choice.allow_network,
-            "cache_dir": choice.cache_dir or None}
+    model = ModelSpec(base=base, tokenizer=tokenizer, allow_network=choice.allow_network,
+                      cache_dir=choice.cache_dir or None)
+    return dataclasses.replace(painter, model=model, controls=controls)

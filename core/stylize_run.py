@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 from ..contract import MATCHING_STAGES, STOP_GRACE_S, DiskFull, Done, Failure, Progress, cancel_file, parse_event
 from .engine_process import start_engine
-from .job_file import build_job, reserve_version, write_job
+from .job_file import reserve_version, shot_job, write_job
 
 PASSES_SHARE = 0.2  # of the progress bar
 POLL_S = 0.1
@@ -51,8 +51,8 @@ class BlenderSteps:
 class StylizeRun:
     """States: 'passes', 'engine', then 'done', 'failed' or 'cancelled' (``message`` says why)."""
 
-    def __init__(self, request, settings, blender):
-        self.request, self.settings, self.blender = request, settings, blender
+    def __init__(self, request, blender):
+        self.request, self.blender = request, blender
         self.state, self.message, self.error_kind = "passes", "", ""
         self.fraction, self.stage = 0.0, "Rendering passes"
         self.rendered, self.output, self.version, self.cancel_file = 0, None, None, None
@@ -114,10 +114,9 @@ class StylizeRun:
     def _start_engine(self):
         self.version, job_path = reserve_version(self.request.folder)
         self.output = self.request.folder / f"stylized_v{self.version:03d}"
-        request = self.request
-        job = build_job((self._exrs, request.passes_folder), self.output, request.frames[0], request.size,
-                        painter=request.painter, style=request.style, model=request.model, device=request.device,
-                        keyframes=request.keyframes, notes=[*request.notes, *self.blender.notes], **self.settings)
+        spec = self.request.spec
+        job = shot_job(spec, self.output, self._exrs, self.request.passes_folder,
+                       notes=(*spec.notes, *self.blender.notes))
         path = write_job(job, job_path)
         self.cancel_file = cancel_file(path)
         self._process = start_engine(self.request.python, "run", str(path), "--progress", "jsonl",
@@ -170,7 +169,7 @@ class StylizeRun:
                       event.message + (f": {problems}" if problems else ""))
 
     def _finish(self):
-        name = strip_name(self.request.name, self.request.label or self.settings["prompt"], self.version)
+        name = strip_name(self.request.name, self.request.label, self.version)
         message = self.blender.add_strip(self.output, name, self.request.frames[0])
         self._end("done", message)
         self.fraction = 1.0

@@ -9,10 +9,10 @@ before any work, with exit status 2. The frames go to a new folder put in the pl
 when all are written: it never mixes two runs' frames. An alpha channel is kept as it was.
 """
 
-import sys
 from pathlib import Path
 
 from ..contract import BACKENDS, BLEND_MODES, WEIGHTINGS, Exit
+from ..job_spec import Smoothing, default
 
 
 def add_command(commands):
@@ -23,9 +23,9 @@ def add_command(commands):
                         help="folder of guide frames (PNG or .npy); repeat to stack passes as channels")
     parser.add_argument("--frames", required=True, type=Path, metavar="DIR", help="folder of PNG frames to smooth")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the smoothed PNGs")
-    parser.add_argument("--mode", choices=BLEND_MODES, default="fast")
+    parser.add_argument("--mode", choices=BLEND_MODES, default=default(Smoothing, "mode"))
     parser.add_argument("--window", type=int, default=15, help="frames blended on each side (default 15)")
-    parser.add_argument("--weighting", choices=WEIGHTINGS, default="confidence")
+    parser.add_argument("--weighting", choices=WEIGHTINGS, default=default(Smoothing, "weighting"))
     parser.add_argument("--keep-detail", action="store_true",
                         help="scale the blend's fine detail back to each frame's own (brushwork that differs "
                              "frame to frame stays sharp; noise that differs comes back too)")
@@ -36,28 +36,12 @@ def add_command(commands):
 
 def run(args):
     """Run the command; returns the exit status."""
-    import dataclasses
-    import json
-    import shutil
-
-    import numpy as np
-
-    from ..contract import (
-        LOW_SPACE,
-        MADE_BY,
-        RESULT_FILE,
-        DiskFull,
-        first_line,
-        free_space,
-        replace_folder,
-        result_folder,
-        write_text_atomically,
-    )
+    from ..contract import cancel_file, result_folder
     from .deflicker import BlendSettings, PatchBlender
     from .deflicker.detail import frame_detail
-    from .image_sequences import write_png
-    from .progress import ProgressBar
+    from .process_control import Events, StopRequest, guarded
 
+    events = Events(False, "deflicker")
     try:
         guides, frames, names, bits = _inputs(args)
         settings = BlendSettings(mode=args.mode, window=args.window, weighting=args.weighting,
@@ -67,34 +51,45 @@ def run(args):
         patch_blender = PatchBlender(guides, settings, texture=texture, keep_fields=False)
         partial = result_folder(args.out)
     except ValueError as error:
-        print(f"deflicker: {error}", file=sys.stderr)
-        return Exit.BAD_INPUT
+        return events.error("input", str(error))
+    stop = StopRequest(events, cancel_file(partial), partial)
+    needed = len(names) * frames.shape[1] * frames.shape[2] * 4
+    return guarded(events, stop, lambda: _deflicker(args, frames, colour, names, bits, patch_blender, partial, stop),
+                   (args.out.parent, needed), "--out")
+
+
+def _deflicker(args, frames, colour, names, bits, patch_blender, partial, stop):
+    """Blend ``colour`` into ``partial`` and put it in the place of ``--out``; exit status."""
+    import dataclasses
+    import json
+
+    import numpy as np
+
+    from ..contract import MADE_BY, RESULT_FILE, replace_folder, write_text_atomically
+    from .image_sequences import write_png
+    from .progress import ProgressBar
+
+    bar = ProgressBar("deflicker")
+
+    def progress(done, total):
+        stop.check()
+        bar(done, total)
+
     alpha = frames.shape[-1] == 4
-    try:
-        for index, smoothed in patch_blender.stream(colour, ProgressBar("deflicker")):
-            frame = np.asarray(smoothed)
-            if alpha:  # kept as it was: only colour is blended
-                frame = np.concatenate([frame, frames[index][..., 3:]], axis=-1)
-            write_png(partial / names[index], frame, bits)
-        write_text_atomically(partial / RESULT_FILE, json.dumps(
-            {"made_by": MADE_BY, "frames": names, "guides": [str(folder) for folder in args.guide],
-             "source": str(args.frames), "settings": dataclasses.asdict(settings)}, indent=1))
-        replace_folder(partial, args.out)
-    except KeyboardInterrupt:
-        print("\ndeflicker: cancelled; --out is as it was", file=sys.stderr)
-        return Exit.CANCELLED
-    except OSError:
-        if free_space(partial) >= LOW_SPACE:
-            raise
-        needed = len(names) * frames.shape[1] * frames.shape[2] * 4
-        print(f"deflicker: {first_line(DiskFull(args.out.parent, needed))}", file=sys.stderr)
-        return Exit.DISK_FULL
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
+    for index, smoothed in patch_blender.stream(colour, progress):
+        stop.check()
+        frame = np.asarray(smoothed)
+        if alpha:  # kept as it was: only colour is blended
+            frame = np.concatenate([frame, frames[index][..., 3:]], axis=-1)
+        write_png(partial / names[index], frame, bits)
+    write_text_atomically(partial / RESULT_FILE, json.dumps(
+        {"made_by": MADE_BY, "frames": names, "guides": [str(folder) for folder in args.guide],
+         "source": str(args.frames), "settings": dataclasses.asdict(patch_blender.settings)}, indent=1))
+    replace_folder(partial, args.out)
     kept = "; their alpha kept as it was (only colour is blended)" if alpha else ""
     print(f"deflicker: {len(names)} frames written to {args.out} ({patch_blender.estimations} NNFs estimated)"
           f"{kept}")
-    return 0
+    return Exit.DONE
 
 
 def _inputs(args):

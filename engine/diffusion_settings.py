@@ -1,8 +1,9 @@
-"""``DiffusionSettings``: everything that decides how the diffusion painter renders a shot."""
+"""``DiffusionSettings``: everything that decides how the diffusion painter renders a shot (made
+from a job's ``job_spec.DiffusionSpec``, whose defaults these are)."""
 
 import dataclasses
 
-from ..contract import PRESETS
+from ..job_spec import ControlSpec, CrossFrame, DiffusionSpec, Schedule, default
 from .deflicker.settings import BlendSettings
 
 
@@ -10,8 +11,8 @@ from .deflicker.settings import BlendSettings
 class CrossFrameSettings:
     """``enabled``; ``neighbours``: frames on each side attended besides the first one."""
 
-    enabled: bool = True
-    neighbours: int = 1
+    enabled: bool = default(CrossFrame, "enabled")
+    neighbours: int = default(CrossFrame, "neighbours")
 
     def __post_init__(self):
         if not isinstance(self.neighbours, int) or self.neighbours < 0:
@@ -22,9 +23,9 @@ class CrossFrameSettings:
 class ControlSettings:
     """One ControlNet's ``weight`` and the fractions of the steps it acts in: [start, end]."""
 
-    weight: float = 1.0
-    start: float = 0.0
-    end: float = 1.0
+    weight: float = default(ControlSpec, "weight")
+    start: float = default(ControlSpec, "start")
+    end: float = default(ControlSpec, "end")
 
     def __post_init__(self):
         if not 0 <= self.start < self.end <= 1:
@@ -41,10 +42,10 @@ class DiffusionSettings:
     """How to render a shot: prompt, guidance, ControlNets, smoothing and batching."""
 
     prompt: str
-    negative_prompt: str = ""
-    steps: int = 20
-    guidance_scale: float = 7.5
-    seed: int = 0
+    negative_prompt: str = default(DiffusionSpec, "negative_prompt")
+    steps: int = Schedule.of(default(DiffusionSpec, "preset")).steps
+    guidance_scale: float = default(DiffusionSpec, "guidance_scale")
+    seed: int = default(DiffusionSpec, "seed")
     controls: dict = dataclasses.field(default_factory=dict)  # ControlNet name → ControlSettings
     smoothing_steps: tuple = ()
     final_smoothing: bool = True
@@ -66,20 +67,3 @@ class DiffusionSettings:
     def smoothing(self):
         """Whether anything is patch-blended."""
         return bool(self.smoothing_steps) or self.final_smoothing
-
-
-def preset_values(name, steps=None):
-    """The preset's steps, smoothing steps, final smoothing and window (presets: ``contract``);
-    with other ``steps`` than the preset's, its smoothing steps are spread over them in proportion."""
-    if name not in PRESETS:
-        raise ValueError(f"preset {name!r} is not one of {', '.join(PRESETS)}")
-    preset = PRESETS[name]
-    values = dict(steps=preset.steps, smoothing_steps=preset.smoothing_steps, final_smoothing=preset.final_smoothing,
-                  window=preset.window)
-    if steps is not None and steps != values["steps"]:
-        if name == "paper-3d":
-            values["smoothing_steps"] = tuple(range(steps - 1))
-        else:
-            values["smoothing_steps"] = tuple(sorted({s * steps // values["steps"] for s in values["smoothing_steps"]}))
-        values["steps"] = steps
-    return values

@@ -95,14 +95,13 @@ class DiffSynthPipeline:
         return noise.to(self.device, self.dtype).repeat(count, 1, 1, 1)
 
     def _patch_blender(self, settings, guides, flows, count):
-        from ..shot.guides import surfaces
         from .deflicker import PatchBlender
 
         if guides is None:
             raise ValueError("smoothing needs guide frames")
         if len(guides) != count:
             raise ValueError(f"{len(guides)} guide frames for a shot of {count} frames")
-        return PatchBlender(guides, settings.blend, flows, surfaces(guides))
+        return PatchBlender.for_shot(guides, settings.blend, flows)
 
     def _predict(self, noisy, timestep, step, settings, prompts, controls, report):
         """ε for every frame, a batch of frames at a time; a batch that runs out of GPU memory

@@ -32,7 +32,7 @@ def add_command(commands):
 def run(args):
     """Run the command; returns the exit status."""
     from .job import JobError, read_job
-    from .worker import Events, StopRequest, guarded, space_needed
+    from .process_control import Events, StopRequest, guarded, space_needed
 
     events = Events(args.progress == "jsonl", "stitch")
     try:
@@ -93,7 +93,7 @@ def stitch(job, folders, partial, events, stop):
 
     from .image_sequences import write_png
 
-    chunks, steps, clock = job.chunks, job.settings.steps, events.estimate.clock
+    chunks, steps, clock = job.chunks, job.steps, events.estimate.clock
     for number, (earlier, later) in enumerate(zip(chunks, chunks[1:])):
         events.estimate.expect("blend", earlier.stop - later.start + 2 * job.settings.blend.window, number)
     events.estimate.expect("write", chunks[-1].stop, steps)
@@ -133,7 +133,6 @@ def _seam_frames(job, seam, pair, folders, number, events, stop):
     window of frames on each side."""
     import numpy as np
 
-    from ..shot.guides import surfaces
     from .deflicker import PatchBlender
     from .image_sequences import read_image
     from .shot_inputs import read_inputs
@@ -150,13 +149,13 @@ def _seam_frames(job, seam, pair, folders, number, events, stop):
         frames.append(images[0][0] if len(images) == 1 else (1 - fade) * images[0][0] + fade * images[1][0])
     inputs = read_inputs(_guides_only(job.part(low, high, None)))
     guides, flows = inputs.guides, inputs.flows
-    steps = job.settings.steps
+    steps = job.steps
 
     def progress(done, total):
         stop.check()
         events.progress("blend", number, steps, done, total)
 
-    blender = PatchBlender(guides, job.settings.blend, flows, surfaces(guides), keep_fields=False)
+    blender = PatchBlender.for_shot(guides, job.settings.blend, flows, keep_fields=False)
     return {low + offset: (np.clip(np.asarray(frame), 0, 1), bits)
             for offset, frame in blender.stream(np.stack(frames), progress) if low + offset in seam}
 

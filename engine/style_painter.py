@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..contract import BASE_IMAGES, DEFAULT_BASE_IMAGE, DEFAULT_STYLE, style_weights
+from ..contract import BASE_IMAGES, style_weights
+from ..job_spec import StyleSpec, default
 from .deflicker.settings import BlendSettings
 
 
@@ -19,27 +20,21 @@ class StyleSettings:
     """How the style painter renders a shot: ``weights`` ({built-in style: weight}) or a style
     ``image`` (a path), ``strength`` (0: the base image, 1: fully painted), ``keep_colors`` (the
     base's colours, the painting's light and texture), ``base`` (``contract.BASE_IMAGES``) and the
-    deflicker afterwards."""
+    deflicker afterwards; the defaults are the job spec's."""
 
-    weights: dict = dataclasses.field(default_factory=lambda: style_weights(DEFAULT_STYLE))
+    weights: dict = dataclasses.field(default_factory=lambda: style_weights(default(StyleSpec, "builtin")))
     image: str | None = None
-    strength: float = 1.0
-    keep_colors: bool = False
-    base: str = DEFAULT_BASE_IMAGE
+    strength: float = default(StyleSpec, "strength")
+    keep_colors: bool = default(StyleSpec, "keep_colors")
+    base: str = default(StyleSpec, "base")
     final_smoothing: bool = True
     blend: BlendSettings = BlendSettings()
-    steps = 1  # one painting pass: progress counts it as the one step before the closing blend
 
     def __post_init__(self):
         if not 0 <= self.strength <= 1:
             raise ValueError(f"strength must be between 0 and 1, not {self.strength}")
         if self.base not in BASE_IMAGES:
             raise ValueError(f"base {self.base!r} is not one of {', '.join(BASE_IMAGES)}")
-
-    @property
-    def smoothing(self):
-        """Whether the painted frames are patch-blended."""
-        return self.final_smoothing
 
     def describe(self):
         """The style in a few words: 'style 19', 'styles 3:0.5,12:0.5' or the image's name."""

@@ -11,40 +11,23 @@ it was. ``--chunk K/N`` renders one chunk of a job split for a farm into a folde
 
 import dataclasses
 import json
-import os
 import shutil
-import signal
-import socket
-import sys
-import threading
 import time
 from pathlib import Path
 
 from ..chunking import CHUNKS_FOLDER, parse_chunk
 from ..contract import (
-    ERROR_KINDS,
-    LOW_SPACE,
     MADE_BY,
     RESULT_FILE,
-    STOP_GRACE_S,
-    DiskFull,
-    Done,
-    Exit,
-    Failure,
-    Progress,
     cancel_file,
     check_ours,
-    event_line,
-    first_line,
-    free_space,
     replace_folder,
     result_folder,
     write_text_atomically,
 )
+from ..job_spec import DiffusionSpec, StyleSpec
+from .process_control import Events, StopRequest, failure, guarded, space_needed
 
-# Bytes per pixel a run writes: float16 guides (10 channels, shot/guides.py), a float32 flow (2),
-# two 16-bit controls and a PNG frame (about 4, compressed).
-BYTES_PER_PIXEL = 10 * 2 + 2 * 4 + 2 * 2 + 4
 FLAT = 1 / 255  # a frame whose every channel stays within one 8-bit step is one flat colour
 KEYFRAMES_FOLDER = ".keyframes"  # painted keyframes, while frames are carried from them
 
@@ -80,7 +63,7 @@ def run(args):
         from .job import JobError, read_job  # here, so that the engine's CLI starts without numpy
         from .passes import derived_here
     except ImportError as error:
-        return _failure(events, error)
+        return failure(events, error)
     try:
         job = read_job(args.job)
         chunk = args.chunk and chosen_chunk(job, *args.chunk)
@@ -102,7 +85,8 @@ def run(args):
     def work():
         if chunk:
             part = job.part(chunk.start, chunk.stop, partial)
-            anchor = job.part(job.anchor, job.anchor + 1, partial) if job.painter == "diffusion" else None
+            anchor = job.part(job.anchor, job.anchor + 1, partial) if isinstance(job.spec.painter, DiffusionSpec) \
+                else None
         else:
             part, anchor = dataclasses.replace(job, output=partial), None
         names, seconds, notes = _render(part, events, stop, anchor)
@@ -110,36 +94,6 @@ def run(args):
 
     count = chunk.stop - chunk.start if chunk else len(job.guides[0])
     return guarded(events, stop, work, (folder.parent, space_needed(job, count)))
-
-
-def guarded(events, stop, work, space=None):
-    """``work()``'s exit status, or any failure reported as one error event (with its status);
-    ``stop`` is released however it ends, and its folder removed unless the work put it in place.
-    ``space``: (folder, bytes the work needs there): a write failing where the disk has next to
-    no space left is reported as a full disk."""
-    from .job import JobError
-
-    try:
-        return work()
-    except Cancelled:
-        return events.error("cancelled", "cancelled; the output folder is as it was")
-    except JobError as error:
-        return events.error("input", "an input frame is not usable", error.problems)
-    except OSError as error:
-        if space is not None and free_space(space[0]) < LOW_SPACE:
-            return events.error("disk-full", first_line(DiskFull(*space)))
-        return _failure(events, error)
-    except Exception as error:  # the one place that turns any failure into an error event
-        return _failure(events, error)
-    finally:
-        stop.release()
-
-
-def space_needed(job, count):
-    """About how many bytes a job's run writes: its derived inputs and its frames (a chunk's
-    run: ``count`` frames)."""
-    width, height = job.size
-    return count * width * height * BYTES_PER_PIXEL
 
 
 def chosen_chunk(job, number, count):
@@ -158,7 +112,8 @@ def _render(job, events, stop, anchor=None):
     the diffusion painter), into its output folder; returns (frame names, seconds, notes).
 
     Frames are made, blended and written one after another, each stage asking the one before
-    for the frames of its window: nothing holds the whole shot."""
+    for the frames of its window: nothing holds the whole shot. In keyframe mode the painter
+    paints the keyframes as a shot of their own, and their paint is carried to every frame."""
     from .progress import StageClock
     from .shot_inputs import read_inputs
 
@@ -179,10 +134,11 @@ def _render(job, events, stop, anchor=None):
     with clock("read"):
         inputs = read_inputs(job)
         anchor_controls = read_inputs(anchor).controls if anchor else None
-    if job.painter == "style":
-        frames, details = _paint(job, inputs, clock, events, stop)
-    else:
-        frames, details = _diffuse(job, inputs, clock, events, stop, anchor_controls)
+    painted = _painted_shot(job, inputs)
+    painter = PAINTERS[type(job.spec.painter)]
+    frames, details = painter(job, painted, clock, events, stop, anchor_controls)
+    if job.keyframes:
+        frames = _carried(job, inputs, frames, len(job.keyframes), clock, events, stop)
     names, flat = _write_frames(job, frames, count, clock, events, stop)
     timings = {**clock.seconds, "total": time.perf_counter() - started}
     details["notes"] = [*job.notes, *derive_notes, *inputs.notes, *details.get("notes", [])]
@@ -195,15 +151,36 @@ def _render(job, events, stop, anchor=None):
     return names, timings["total"], details["notes"]
 
 
+@dataclasses.dataclass(frozen=True)
+class _PaintedShot:
+    """The frames a painter paints: the shot's controls, guides and flows, and the blend over
+    them (in keyframe mode: the keyframes' alone, their window counted in keyframes)."""
+
+    controls: dict
+    guides: object
+    flows: object
+    blend: object
+
+
+def _painted_shot(job, inputs):
+    blend = job.settings.blend
+    if not job.keyframes:
+        return _PaintedShot(inputs.controls, inputs.guides, inputs.flows, blend)
+    from .keyframe_mode import keyframe_blend, keyframe_shot
+
+    guides, flows = keyframe_shot(inputs.guides, inputs.flows, job.keyframes)
+    controls = {name: images[list(job.keyframes)] for name, images in inputs.controls.items()}
+    return _PaintedShot(controls, guides, flows, keyframe_blend(blend, job.keyframes))
+
+
 def _expect_work(estimate, job, count, anchored):
     """Declare the work of ``job`` (``count`` frames; ``anchored``: a chunk that also denoises
     the anchor frame) to ``estimate``, by stage and step, in frames."""
-    settings = job.settings
+    settings, steps = job.settings, job.steps
     painted = len(job.keyframes) if job.keyframes else count
-    steps = settings.steps
     if job.passes:
         estimate.expect("derive", count + anchored)
-    if job.painter == "style":
+    if isinstance(job.spec.painter, StyleSpec):
         estimate.expect("paint", painted)
     else:
         for step in range(steps):
@@ -219,27 +196,22 @@ def _expect_work(estimate, job, count, anchored):
     estimate.expect("write", count, steps)
 
 
-def _diffuse(job, inputs, clock, events, stop, anchor_controls=None):
-    """The diffusion painter's frames, as (index, (H, W, 3)) in order, and what result.json says
-    of its run; ``anchor_controls``: a chunk's anchor frame's controls (name → Frames of one)."""
+def _diffuse(job, shot, clock, events, stop, anchor_controls=None):
+    """The diffusion painter's frames of ``shot``, as (index, (H, W, 3)) in order, and what
+    result.json says of its run; ``anchor_controls``: a chunk's anchor frame's controls (name →
+    Frames of one)."""
     from .devices import resolve_device
     from .models import load_components
     from .pipeline import DiffSynthPipeline
 
-    controls, guides, flows, _ = inputs
-    settings, keyframes = job.settings, job.keyframes
-    if keyframes:  # the DiffSynth loop on the keyframes alone, as a shot of their own
-        from .keyframe_mode import keyframe_blend, keyframe_shot
-
-        guides, flows = keyframe_shot(guides, flows, keyframes)
-        controls = {name: images[list(keyframes)] for name, images in controls.items()}
-        settings = dataclasses.replace(settings, blend=keyframe_blend(settings.blend, keyframes))
+    controls = shot.controls
+    settings = dataclasses.replace(job.settings, blend=shot.blend)
     if anchor_controls is not None:
         from ..shot.frames import joined
 
         controls = {name: joined(anchor_controls[name], images) for name, images in controls.items()}
     with clock("load"):
-        device, dtype = resolve_device(job.device)
+        device, dtype = resolve_device(job.spec.device)
         parts = load_components(**job.model)
         pipeline = DiffSynthPipeline(parts, device, dtype)
 
@@ -248,56 +220,43 @@ def _diffuse(job, inputs, clock, events, stop, anchor_controls=None):
         clock.mark(stage)
         events.progress(stage, step, steps, done, total)
 
-    frames = clock.charged(pipeline.stream(settings, controls, guides, flows, progress=progress,
+    frames = clock.charged(pipeline.stream(settings, controls, shot.guides, shot.flows, progress=progress,
                                            anchor=anchor_controls is not None))
-    if keyframes:
-        frames = _carried(job, inputs, frames, len(keyframes), clock, events, stop)
     return frames, {"device": str(device), "dtype": str(dtype).replace("torch.", ""), "models": parts.origin,
                     "model_hashes": parts.hashes}
 
 
-def _paint(job, inputs, clock, events, stop):
-    """The style painter's frames, as (index, (H, W, 3)) in order: painted one by one (or only the
-    keyframes) as the blend on the shot's guides and flows asks for them (or as they are carried
-    from the keyframes); and what result.json says of its run."""
+def _paint(job, shot, clock, events, stop, anchor_controls=None):
+    """The style painter's frames of ``shot``, as (index, (H, W, 3)) in order, painted one by one
+    as the blend on its guides and flows asks for them; and what result.json says of its run."""
     import numpy as np
 
     from ..shot.base_images import base_image
     from ..shot.frames import Frames
+    from .deflicker import PatchBlender
     from .style_painter import StylePainter
 
-    guides, flows = inputs.guides, inputs.flows
-    settings, keyframes = job.settings, job.keyframes
-    painted = list(keyframes or range(len(guides)))
+    settings, guides = job.settings, shot.guides
     with clock("load"):
-        painter = StylePainter(settings, job.device)
+        painter = StylePainter(settings, job.spec.device)
 
     def paint(index):
         stop.check()
         with clock("paint"):
-            frame = painter(base_image(np.asarray(guides[painted[index]], np.float32), settings.base))
-        events.progress("paint", 0, settings.steps, index + 1, len(painted))
+            frame = painter(base_image(np.asarray(guides[index], np.float32), settings.base))
+        events.progress("paint", 0, job.steps, index + 1, len(guides))
         return frame
 
-    frames = Frames(len(painted), (*guides.shape[1:3], 3), paint)
+    frames = Frames(len(guides), (*guides.shape[1:3], 3), paint)
     if settings.final_smoothing:
-        from ..shot.guides import surfaces
-        from .deflicker import PatchBlender
-
-        blend, shot_guides, shot_flows = settings.blend, guides, flows
-        if keyframes:
-            from .keyframe_mode import keyframe_blend, keyframe_shot
-
-            blend = keyframe_blend(blend, keyframes)
-            shot_guides, shot_flows = keyframe_shot(guides, flows, keyframes)
-        blender = PatchBlender(shot_guides, blend, shot_flows, surfaces(shot_guides), keep_fields=False)
-        frames = clock.charged(blender.stream(frames, _stage_progress(events, "blend", settings.steps, stop)),
-                               "blend")
+        blender = PatchBlender.for_shot(guides, shot.blend, shot.flows, keep_fields=False)
+        frames = clock.charged(blender.stream(frames, _stage_progress(events, "blend", job.steps, stop)), "blend")
     else:
         frames = enumerate(frames)
-    if keyframes:
-        frames = _carried(job, inputs, frames, len(painted), clock, events, stop)
     return frames, {"device": painter.device, "style": settings.describe(), "notes": painter.notes}
+
+
+PAINTERS = {DiffusionSpec: _diffuse, StyleSpec: _paint}  # the painter of each spec type
 
 
 def _carried(job, inputs, painted, count, clock, events, stop):
@@ -310,7 +269,7 @@ def _carried(job, inputs, painted, count, clock, events, stop):
     guides, flows = inputs.guides, inputs.flows
     keyframes = spilled(painted, count, (*guides.shape[1:3], 3), job.output / KEYFRAMES_FOLDER)
     return clock.charged(carry_keyframes(guides, flows, job.keyframes, keyframes, job.settings.blend,
-                                         _stage_progress(events, "carry", job.settings.steps, stop)), "carry")
+                                         _stage_progress(events, "carry", job.steps, stop)), "carry")
 
 
 def _stage_progress(events, stage, steps, stop):
@@ -330,7 +289,7 @@ def _derive(job, events, stop, anchor=None):
 
     def progress(done, total):
         stop.check()
-        events.progress("derive", 0, job.settings.steps, done, total)
+        events.progress("derive", 0, job.steps, done, total)
 
     frames = None if job.span is None else {*range(*job.span), *(range(*anchor.span) if anchor else ())}
     notes = []
@@ -356,7 +315,7 @@ def _write_frames(job, frames, count, clock, events, stop):
             pixels = np.clip(np.asarray(frame), 0, 1)
             flat = flat and flat_colour(pixels)
             write_png(job.output / names[-1], pixels)
-        events.progress("write", job.settings.steps, job.settings.steps, index + 1, count)
+        events.progress("write", job.steps, job.steps, index + 1, count)
     shutil.rmtree(job.output / KEYFRAMES_FOLDER, ignore_errors=True)
     return names, flat
 
@@ -379,31 +338,6 @@ def _write_result(job, names, timings, details):
     write_text_atomically(job.output / RESULT_FILE, json.dumps(result, indent=1, default=str))
 
 
-def _failure(events, error):
-    if isinstance(error, ImportError):
-        return events.error("missing-packages", f"the engine's Python lacks {error.name or error}: install the "
-                            f"engine's dependencies (engine/requirements.txt) into {sys.executable}")
-    from .models import ModelError
-
-    if isinstance(error, ModelError):
-        return events.error("model", str(error))
-    if _out_of_memory(error):
-        return events.error("out-of-memory", f"out of memory ({first_line(error)}): lower the size or "
-                            "batch_frames, or use a smaller smoothing window")
-    if isinstance(error, ValueError):
-        return events.error("input", str(error))
-    return events.error("internal", f"{type(error).__name__}: {first_line(error)}")
-
-
-def _out_of_memory(error):
-    if isinstance(error, MemoryError):
-        return True
-    import torch
-
-    return isinstance(error, torch.OutOfMemoryError) or "out of memory" in str(error).lower() or \
-        "can't allocate memory" in str(error)
-
-
 def _quiet_libraries():
     import warnings
 
@@ -415,124 +349,3 @@ def _quiet_libraries():
     warnings.filterwarnings("ignore", module="diffusers|transformers|torch")
 
 
-class Cancelled(Exception):
-    """The job was asked to stop."""
-
-
-class StopRequest:
-    """SIGTERM, SIGINT, the cancel file or (``watch_stdin``) stdin closing; ``check()`` raises
-    ``Cancelled`` once one came. Work that reaches no check within ``STOP_GRACE_S`` of a signal
-    (inside a model load or a long computation), or a second signal, ends the process at once,
-    as cancelled. ``folder``, the run's temporary output, and the cancel file are removed when the
-    job ends, however it ends; ``events`` reports an ending at once."""
-
-    SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
-    def __init__(self, events, cancel_file, folder=None, watch_stdin=False):
-        # A cancel file that is already there counts: it may have been written while this
-        # process was still starting.
-        self.events, self.cancel_file, self.folder, self.requested = events, cancel_file, folder, False
-        self._released = threading.Event()
-        self._previous = {sig: signal.signal(sig, self._on_signal) for sig in self.SIGNALS}
-        # Python runs signal handlers between bytecodes of the main thread, which may be inside a
-        # long call: the wake-up socket tells a thread of the signal the moment it comes.
-        self._wakeup, wakeup_write = socket.socketpair()
-        wakeup_write.setblocking(False)
-        self._wakeup_write = wakeup_write
-        self._previous_wakeup = signal.set_wakeup_fd(wakeup_write.fileno())
-        threading.Thread(target=self._deadline, daemon=True).start()
-        if watch_stdin and sys.stdin is not None:
-            threading.Thread(target=self._watch_stdin, daemon=True).start()
-
-    def _on_signal(self, signum, frame):
-        if self.requested:
-            raise Cancelled()
-        self.requested = True
-
-    def _deadline(self):
-        with self._wakeup:  # b"" once release() closes the other end
-            signalled = self._wakeup.recv(1)
-        if signalled and not self._released.wait(STOP_GRACE_S):
-            self._remove_leftovers()
-            self.events.error("cancelled", f"cancelled; stopped after {STOP_GRACE_S:g} s without reaching a "
-                              "point to stop at; the output folder is as it was")
-            os._exit(Exit.CANCELLED)
-
-    def _watch_stdin(self):
-        while sys.stdin.buffer.read(1 << 16):
-            pass  # the parent never writes; its end closes when it ends, however it ends
-        if not self._released.is_set():
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    def check(self):
-        if self.requested or self.cancel_file.exists():
-            raise Cancelled()
-
-    def release(self):
-        self._released.set()
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        signal.set_wakeup_fd(self._previous_wakeup)
-        self._wakeup_write.close()
-        self._remove_leftovers()
-
-    def _remove_leftovers(self):
-        self.cancel_file.unlink(missing_ok=True)
-        if self.folder is not None:
-            shutil.rmtree(self.folder, ignore_errors=True)
-
-
-class Events:
-    """Progress and the final outcome, as JSON lines on stdout or a bar and messages on stderr."""
-
-    def __init__(self, jsonl, command="run"):
-        from .estimate import Estimate
-
-        self.jsonl, self.command, self.started = jsonl, command, time.monotonic()
-        self.estimate = Estimate()  # the worker declares the work and gives it the run's stage clock
-        self._bar, self._stage, self._sent, self.fraction = None, None, 0.0, 0.0
-
-    def _emit(self, event):
-        try:
-            print(event_line(event), flush=True)
-        except BrokenPipeError:  # the reader ended (a stop follows): nothing more goes to it
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-
-    def progress(self, stage, step, steps, done, total):
-        now = time.monotonic()
-        self.estimate.report(stage, step, done, total)
-        if stage == self._stage and done < total and now - self._sent < 0.1:
-            return
-        self._stage, self._sent = stage, now
-        finished = stage == "write" and done >= total
-        eta = 0.0 if finished else self.estimate.seconds_left()
-        self.fraction = max(self.fraction, 1.0 if finished else min(self.estimate.fraction(now - self.started), 0.999))
-        if self.jsonl:
-            self._emit(Progress(stage, step, steps, done, total, round(self.fraction, 4),
-                                None if eta is None else round(eta, 1)))
-        else:
-            from .progress import ProgressBar
-
-            self._bar = self._bar or ProgressBar(self.command)
-            self._bar(round(self.fraction * 1000), 1000)
-
-    def done(self, output, names, seconds, notes=()):
-        """Report the frames written (``notes``: what was left out, shown on a terminal; result.json
-        keeps them too); returns the exit status."""
-        if self.jsonl:
-            self._emit(Done(str(output), len(names), round(seconds, 2)))
-        else:
-            print(f"{self.command}: {len(names)} frames written to {output} in {seconds:.1f} s", file=sys.stderr)
-            for note in notes:
-                print(f"  note: {note}", file=sys.stderr)
-        return Exit.DONE
-
-    def error(self, kind, message, problems=()):
-        """Report a failure of ``kind`` (``contract.ERROR_KINDS``); returns its exit status."""
-        if self.jsonl:
-            self._emit(Failure(kind, message, list(problems)))
-        else:
-            print(f"{self.command}: {message}", file=sys.stderr)
-            for problem in problems:
-                print(f"  {problem}", file=sys.stderr)
-        return ERROR_KINDS[kind]

@@ -5,7 +5,7 @@ import time
 
 import bpy
 
-from ..blender_state import run_settings, shot_request
+from ..blender_state import shot_request
 from ..contract import RESULT_FILE
 from ..core.request import RequestError
 from ..core.stylize_run import BlenderSteps, StylizeRun
@@ -41,11 +41,11 @@ class DIFFSYNTH_OT_stylize(TimedModal, bpy.types.Operator):
             return False
         if request.size_note:
             self.report({"INFO"}, request.size_note)
-        for note in request.notes:
+        for note in request.spec.notes:
             self.report({"WARNING"}, note)
         report = StagePrinter() if bpy.app.background else _show_progress(context)
         steps = blender_steps(context.scene, request.size, report)
-        self._run = StylizeRun(request, run_settings(context.scene.diffsynth), steps)
+        self._run = StylizeRun(request, steps)
         wm.diffsynth_running, wm.diffsynth_progress, wm.diffsynth_stage = True, 0.0, self._run.stage
         return True
 

@@ -4,7 +4,8 @@
 import bpy
 
 from ..blender_state import ADDON_PACKAGE
-from ..contract import BASE_IMAGES, DEFAULT_BASE_IMAGE, DEFAULT_PAINTER, DEFAULT_STYLE, DEVICES, PAINTERS, enum_items
+from ..contract import BASE_IMAGES, DEVICES, PAINTERS, enum_items
+from ..job_spec import JobSpec, StyleSpec, default, default_and_limits
 from . import style_previews
 
 
@@ -20,7 +21,7 @@ class DiffSynthPreferences(bpy.types.AddonPreferences):
     packages_dir: bpy.props.StringProperty(
         name="Packages Folder", subtype="DIR_PATH",
         description="Where Install Dependencies puts the engine's packages. Empty: the extension's user folder")
-    device: bpy.props.EnumProperty(name="Device", items=enum_items(DEVICES), default="auto")
+    device: bpy.props.EnumProperty(name="Device", items=enum_items(DEVICES), default=default(JobSpec, "device"))
     model_cache_dir: bpy.props.StringProperty(
         name="Model Cache", subtype="DIR_PATH", description="Hugging Face cache folder. Empty: the usual one")
     allow_downloads: bpy.props.BoolProperty(
@@ -28,11 +29,15 @@ class DiffSynthPreferences(bpy.types.AddonPreferences):
         description="Fetch Hugging Face models that are not in the cache (also needs Blender's online access)")
 
     # What a shot shows until its own painter and style are chosen in the DiffSynth panel.
-    default_painter: bpy.props.EnumProperty(name="Painter", items=enum_items(PAINTERS), default=DEFAULT_PAINTER)
-    default_style: bpy.props.EnumProperty(name="Style", items=style_previews.style_items, default=DEFAULT_STYLE)
-    default_style_strength: bpy.props.FloatProperty(name="Strength", default=1.0, min=0.0, max=1.0, subtype="FACTOR")
-    default_keep_colors: bpy.props.BoolProperty(name="Keep Colours", default=False)
-    default_base_image: bpy.props.EnumProperty(name="Base", items=enum_items(BASE_IMAGES), default=DEFAULT_BASE_IMAGE)
+    default_painter: bpy.props.EnumProperty(name="Painter", items=enum_items(PAINTERS),
+                                            default=default(JobSpec, "painter").kind)
+    default_style: bpy.props.EnumProperty(name="Style", items=style_previews.style_items,
+                                          default=default(StyleSpec, "builtin"))
+    default_style_strength: bpy.props.FloatProperty(name="Strength", subtype="FACTOR",
+                                                    **default_and_limits(StyleSpec, "strength"))
+    default_keep_colors: bpy.props.BoolProperty(name="Keep Colours", default=default(StyleSpec, "keep_colors"))
+    default_base_image: bpy.props.EnumProperty(name="Base", items=enum_items(BASE_IMAGES),
+                                               default=default(StyleSpec, "base"))
 
     def draw(self, context):
         layout = self.layout

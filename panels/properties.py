@@ -7,22 +7,25 @@ from ..contract import (
     BASE_IMAGES,
     BLEND_MODES,
     DEFAULT_BASE,
-    DEFAULT_BASE_IMAGE,
     DEFAULT_CONTROLNETS,
-    DEFAULT_PAINTER,
-    DEFAULT_PRESET,
-    DEFAULT_STYLE,
-    KEYFRAMES_HELP,
-    MAX_SEED,
     MAX_SIZE,
-    MAX_STEPS,
-    MAX_WINDOW,
     MIN_SIZE,
     PAINTERS,
     PRESETS,
     SIZE_MULTIPLE,
     STYLE_WINDOW,
     enum_items,
+)
+from ..job_spec import (
+    ControlSpec,
+    DiffusionSpec,
+    JobSpec,
+    Keyframes,
+    Smoothing,
+    StyleSpec,
+    default,
+    default_and_limits,
+    limits,
 )
 from . import style_previews
 
@@ -62,29 +65,32 @@ def _preference(name, fallback):
     return rna.enum_items[value].value if value in rna.enum_items else int(value)  # styles: items made at run time
 
 
+PAINTER, STYLE = default(JobSpec, "painter").kind, StyleSpec()  # what a shot starts with
+
+
 def _index(choices, name):
     return list(choices).index(name)
 
 
 class DiffSynthShotSettings(bpy.types.PropertyGroup):
     painter: bpy.props.EnumProperty(name="Painter", items=enum_items(PAINTERS),
-                                    **following_preference("painter", _index(PAINTERS, DEFAULT_PAINTER)))
+                                    **following_preference("painter", _index(PAINTERS, PAINTER)))
     style_source: bpy.props.EnumProperty(name="Style From", items=STYLE_SOURCES, default="BUILTIN")
     style: bpy.props.EnumProperty(name="Style", items=style_previews.style_items,
-                                  **following_preference("style", DEFAULT_STYLE))
+                                  **following_preference("style", STYLE.builtin))
     style_mix: bpy.props.StringProperty(name="Mix", default="3:0.5,12:0.5",
                                         description="Built-in styles and their weights, e.g. 3:0.5,12:0.5")
     style_image: bpy.props.StringProperty(name="Style Image", subtype="FILE_PATH",
                                           description="Any picture: its look is painted onto the shot")
-    style_strength: bpy.props.FloatProperty(name="Strength", min=0.0, max=1.0, subtype="FACTOR",
+    style_strength: bpy.props.FloatProperty(name="Strength", subtype="FACTOR", **limits(StyleSpec, "strength"),
                                             description="0: the base image, 1: fully painted",
-                                            **following_preference("style_strength", 1.0))
+                                            **following_preference("style_strength", STYLE.strength))
     keep_colors: bpy.props.BoolProperty(name="Keep Colours",
                                         description="The base image's colours with the style's light and texture",
-                                        **following_preference("keep_colors", False))
+                                        **following_preference("keep_colors", STYLE.keep_colors))
     base_image: bpy.props.EnumProperty(name="Base", items=enum_items(BASE_IMAGES),
                                        description="The picture each frame is painted from, made from the passes",
-                                       **following_preference("base_image", _index(BASE_IMAGES, DEFAULT_BASE_IMAGE)))
+                                       **following_preference("base_image", _index(BASE_IMAGES, STYLE.base)))
     prompt: bpy.props.StringProperty(name="Prompt", default="a watercolour painting, soft evening light")
     negative_prompt: bpy.props.StringProperty(name="Negative", default="blurry, low quality, text")
     model_kind: bpy.props.EnumProperty(name="Model", items=MODEL_KINDS, default="TINY")
@@ -96,17 +102,19 @@ class DiffSynthShotSettings(bpy.types.PropertyGroup):
         description="For a checkpoint file: a folder with vocab.json and merges.txt")
     controlnet_depth: bpy.props.StringProperty(name="Depth ControlNet", default=DEFAULT_CONTROLNETS["depth"])
     controlnet_softedge: bpy.props.StringProperty(name="Soft Edge ControlNet", default=DEFAULT_CONTROLNETS["softedge"])
-    depth_weight: bpy.props.FloatProperty(name="Depth Weight", default=1.0, min=0.0, max=2.0)
-    softedge_weight: bpy.props.FloatProperty(name="Soft Edge Weight", default=0.8, min=0.0, max=2.0)
-    preset: bpy.props.EnumProperty(name="Preset", items=enum_items(PRESETS), default=DEFAULT_PRESET)
-    steps: bpy.props.IntProperty(name="Steps", default=0, min=0, max=MAX_STEPS, description="0: the preset's")
-    guidance_scale: bpy.props.FloatProperty(name="CFG", default=7.5, min=1.0, max=30.0)
-    seed: bpy.props.IntProperty(name="Seed", default=0, min=0, max=MAX_SEED)
-    window: bpy.props.IntProperty(name="Window", default=0, min=0, max=MAX_WINDOW,
+    depth_weight: bpy.props.FloatProperty(name="Depth Weight", **default_and_limits(ControlSpec, "weight"))
+    softedge_weight: bpy.props.FloatProperty(name="Soft Edge Weight", default=0.8, **limits(ControlSpec, "weight"))
+    preset: bpy.props.EnumProperty(name="Preset", items=enum_items(PRESETS), default=default(DiffusionSpec, "preset"))
+    # Steps and window 0: the spec's None, the preset's (the painter's) own.
+    steps: bpy.props.IntProperty(name="Steps", default=0, min=0, max=limits(DiffusionSpec, "steps")["max"],
+                                 description="0: the preset's")
+    guidance_scale: bpy.props.FloatProperty(name="CFG", **default_and_limits(DiffusionSpec, "guidance_scale"))
+    seed: bpy.props.IntProperty(name="Seed", **default_and_limits(DiffusionSpec, "seed"))
+    window: bpy.props.IntProperty(name="Window", default=0, min=0, max=limits(Smoothing, "window")["max"],
                                   description="Frames blended on each side; 0: the preset's (the style painter's: "
                                               f"{STYLE_WINDOW})")
-    mode: bpy.props.EnumProperty(name="Mode", items=enum_items(BLEND_MODES), default="fast")
-    keyframes: bpy.props.StringProperty(name="Keyframes", description=KEYFRAMES_HELP.capitalize())
+    mode: bpy.props.EnumProperty(name="Mode", items=enum_items(BLEND_MODES), default=default(Smoothing, "mode"))
+    keyframes: bpy.props.StringProperty(name="Keyframes", description=Keyframes.HELP.capitalize())
     use_scene_size: bpy.props.BoolProperty(name="Scene Size", default=True,
                                            description="Use the scene's output size, rounded to a multiple of 8")
     width: bpy.props.IntProperty(name="Width", default=512, min=MIN_SIZE, max=MAX_SIZE, step=SIZE_MULTIPLE)

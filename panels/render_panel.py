@@ -3,6 +3,7 @@
 import bpy
 
 from ..blender_state import render_size
+from ..job_spec import DiffusionSpec, StyleSpec
 
 
 def draw_shot_settings(layout, context):
@@ -10,10 +11,8 @@ def draw_shot_settings(layout, context):
     scene, wm = context.scene, context.window_manager
     settings = scene.diffsynth
     layout.prop(settings, "painter")
-    if settings.painter == "style":
-        draw_style_settings(layout, settings)
-    else:
-        draw_diffusion_settings(layout, settings)
+    draw = {StyleSpec.kind: draw_style_settings, DiffusionSpec.kind: draw_diffusion_settings}[settings.painter]
+    draw(layout, settings)
     row = layout.row(align=True)
     row.prop(settings, "window")
     row.prop(settings, "mode", text="")

@@ -45,7 +45,7 @@ def pytest_sessionfinish(session, exitstatus):
 def pytest_unconfigure(config):
     """The last hook: on bpy 4.2/4.3 (the smoke suite), end here, before bpy's crash at exit."""
     if "bpy" in sys.modules and _EXIT_STATUS in config.stash:
-        from diffsynth_render.cli import end_before_exit_crash
+        from diffsynth_render.bpy_exit import end_before_exit_crash
 
         end_before_exit_crash(config.stash[_EXIT_STATUS])
 

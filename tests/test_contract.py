@@ -9,9 +9,22 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from diffsynth_render import contract
-from diffsynth_render.core.job_file import build_job, write_job
+from diffsynth_render import contract, job_spec
+from diffsynth_render.core.job_file import shot_job, write_job
 from diffsynth_render.engine.job import JobError, read_job
+from diffsynth_render.job_spec import (
+    ChunkPlan,
+    ControlSpec,
+    CrossFrame,
+    DiffusionSpec,
+    JobSpec,
+    Keyframes,
+    Lora,
+    ModelSpec,
+    Passes,
+    Smoothing,
+    StyleSpec,
+)
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,6 +38,13 @@ def test_the_contract_imports_in_a_bare_python():
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["[]", str(contract.JOB_SCHEMA)]
+    # The job spec too: it is the contract's typed half.
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from diffsynth_render import job_spec; "
+            "print(sorted(set(sys.modules) & {'numpy', 'torch', 'bpy'}), job_spec.JobSpec().painter.kind)")
+    done = subprocess.run([sys.executable, "-I", "-c", code, str(Path(contract.__file__).parent.parent)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["[]", "style"]
 
 
 def _blender_side_job(tmp_path):
@@ -36,21 +56,21 @@ def _blender_side_job(tmp_path):
         exrs[-1].write_bytes(b"")  # read_job checks the files exist; nothing reads them yet
     cache = tmp_path / "cache"
     cache.mkdir()
-    model = {"base": "tiny", "tokenizer": str(tmp_path / "tokenizer"), "allow_network": True, "cache_dir": str(cache),
-             "controlnets": {"depth": "owner/depth-net", "softedge": "owner/edge-net"}}
-    job = build_job((exrs, tmp_path / "passes"), tmp_path / "out", 12, (96, 72), painter="diffusion", style=None,
-                    prompt="a tin robot",
-                    negative_prompt="fog", model=model, weights={"depth": 0.7, "softedge": 0.4}, preset="paper-3d",
-                    steps=9, guidance_scale=5.5, seed=42, window=3, mode="balanced", device="cpu",
-                    keyframes=contract.parse_keyframes("12,14"))
-    return job, exrs
+    model = ModelSpec(base="tiny", tokenizer=str(tmp_path / "tokenizer"), allow_network=True, cache_dir=str(cache))
+    controls = {"depth": ControlSpec(model="owner/depth-net", weight=0.7),
+                "softedge": ControlSpec(model="owner/edge-net", weight=0.4)}
+    painter = DiffusionSpec(prompt="a tin robot", negative_prompt="fog", preset="paper-3d", steps=9, guidance_scale=5.5,
+                            seed=42, model=model, controls=controls)
+    spec = JobSpec(size=(96, 72), painter=painter, first_frame=12, device="cpu",
+                   smoothing=Smoothing(window=3, mode="balanced"), keyframes=Keyframes.parse("12,14"))
+    return shot_job(spec, tmp_path / "out", exrs, tmp_path / "passes").to_json(), exrs
 
 
 def test_a_job_built_by_the_blender_side_reads_back_intact(tmp_path):
     job, exrs = _blender_side_job(tmp_path)
     read = read_job(write_job(job, tmp_path / "jobs" / "job_v001.json"))
     settings = read.settings
-    assert (read.output, read.first_frame, read.size, read.device, read.preset) == \
+    assert (read.output, read.first_frame, read.size, read.spec.device, read.preset) == \
         (tmp_path / "out", 12, (96, 72), "cpu", "paper-3d")
     assert (settings.prompt, settings.negative_prompt, settings.steps, settings.guidance_scale, settings.seed) == \
         ("a tin robot", "fog", 9, 5.5, 42)
@@ -72,13 +92,13 @@ def test_a_style_job_built_by_the_blender_side_reads_back_intact(tmp_path):
     diffusion, exrs = _blender_side_job(tmp_path)
     picture = tmp_path / "style.png"
     Image.new("RGB", (8, 8), "teal").save(picture)
-    style = {"image": str(picture), "strength": 0.4, "keep_colors": True, "base": "clay"}
-    job = build_job((exrs, tmp_path / "passes"), tmp_path / "out", 12, (96, 72), painter="style", style=style,
-                    model=None, device="cpu", prompt="ignored", negative_prompt="", weights={}, preset="stylize",
-                    steps=0, guidance_scale=7.5, seed=0, window=3, mode="balanced")
+    style = StyleSpec(image=str(picture), strength=0.4, keep_colors=True, base="clay")
+    spec = JobSpec(size=(96, 72), painter=style, first_frame=12, device="cpu",
+                   smoothing=Smoothing(window=3, mode="balanced"))
+    job = shot_job(spec, tmp_path / "out", exrs, tmp_path / "passes").to_json()
     read = read_job(write_job(job, tmp_path / "jobs" / "job_v002.json"))
     settings = read.settings
-    assert (read.painter, read.model, read.controls, read.preset, read.device) == ("style", None, {}, None, "cpu")
+    assert (read.painter, read.model, read.controls, read.preset, read.spec.device) == ("style", None, {}, None, "cpu")
     assert (settings.image, settings.strength, settings.keep_colors, settings.base) == (str(picture), 0.4, True, "clay")
     assert (settings.blend.window, settings.blend.mode, settings.final_smoothing) == (3, "balanced", True)
     assert read.guides == diffusion_guides(tmp_path) and read.passes == (exrs, tmp_path / "passes")
@@ -86,6 +106,95 @@ def test_a_style_job_built_by_the_blender_side_reads_back_intact(tmp_path):
     assert (builtin.weights, builtin.image, builtin.strength, builtin.base) == ({3: 1.0, 12: 3.0}, None, 1.0, "normals")
     assert read_job(write_job({**job, "smoothing": {}}, tmp_path / "job.json")).settings.blend.window == \
         contract.STYLE_WINDOW
+
+
+def _off_default(painter):
+    """A job spec with every field away from its default (``painter``: that of the other kind)."""
+    diffusion = DiffusionSpec(
+        prompt="a tin robot", negative_prompt="fog", preset="paper-3d", steps=9, guidance_scale=5.5, seed=42,
+        controls={"depth": ControlSpec(model="owner/depth", weight=0.7, start=0.1, end=0.9, frames="depth")},
+        model=ModelSpec(base="owner/base", tokenizer="tok", embeddings=("e.pt",), loras=(Lora("l.safetensors", 0.5),),
+                        allow_network=True, cache_dir="cache"),
+        cross_frame=CrossFrame(enabled=False, neighbours=2), batch_frames=3)
+    style = StyleSpec(builtin="3:0.5,12:0.5", strength=0.4, keep_colors=True, base="clay")
+    smoothing = Smoothing(window=4, mode="balanced", weighting="uniform", iterations=2, patch_size=7,
+                          keep_detail=False, final=False, steps=(1, 2) if painter == "diffusion" else None)
+    return JobSpec(output="out", size=(96, 72), painter=diffusion if painter == "diffusion" else style,
+                   first_frame=12, device="cuda:1", guides=("shaded", ("a.npy", "b.npy")), flow="flow",
+                   smoothing=smoothing, keyframes=Keyframes(every=4), chunks=ChunkPlan(8, 2, 13), notes=("a note",))
+
+
+# Fields a spec sets only one of (a style image or a built-in style, every K-th frame or a list),
+# or that only the other painter reads (the style painter's smoothing has no steps).
+EITHER_OR = {"painter": {"image"}, "keyframes": {"frames"}, "smoothing": {"steps"}}
+
+
+@pytest.mark.parametrize("painter", ["diffusion", "style"])
+def test_a_spec_goes_to_json_and_back_unchanged(painter):
+    spec = _off_default(painter)
+    for field in dataclasses.fields(spec):  # every field, and every painter's, is off its default
+        if field.name == "passes":  # a job names passes or guides: passes below
+            continue
+        value = getattr(spec, field.name)
+        assert value != job_spec.default(JobSpec, field.name), field.name
+        if dataclasses.is_dataclass(value):
+            kind = type(value)
+            at_default = {f.name for f in dataclasses.fields(kind) if getattr(value, f.name) == job_spec.default(kind,
+                                                                                                           f.name)}
+            assert at_default <= EITHER_OR.get(field.name, set()), (field.name, at_default)
+    raw = json.loads(json.dumps(spec.to_json()))
+    assert JobSpec.from_json(raw) == (spec, [])
+    painter = spec.painter if painter == "style" else dataclasses.replace(spec.painter, controls={
+        name: dataclasses.replace(control, frames=None) for name, control in spec.painter.controls.items()})
+    passes = dataclasses.replace(spec, passes=Passes(("a.exr", "b.exr"), "derived"), guides=(), flow=None,
+                                 painter=painter)
+    assert JobSpec.from_json(json.loads(json.dumps(passes.to_json()))) == (passes, [])
+
+
+@pytest.mark.parametrize("painter", ["diffusion", "style"])
+def test_a_spec_field_renamed_in_its_json_fails_the_round_trip(painter):
+    raw = _off_default(painter).to_json()
+    renamed = 0
+    for path in [p for p in job_spec.fields.field_paths(raw) if "[" not in p and p != "controls.depth"]:  # not a name
+        *parents, key = path.split(".")
+        copy = json.loads(json.dumps(raw))
+        owner = copy
+        for name in parents:
+            owner = owner[name]
+        owner[key + "_renamed"] = owner.pop(key)
+        spec, problems = JobSpec.from_json(copy)
+        assert f"{path}_renamed: is not a job field (a typo?)" in problems, (path, problems)
+        renamed += 1
+    assert renamed >= 25
+
+
+# Defaults and limits of a job, each as the literal it was once restated as outside the spec.
+RESTATED = {"style strength 1.0": r"strength\W[^\n]*\b1\.0\b", "guidance 7.5": r"\b7\.5\b",
+            'blend mode "fast"': r'(?<![=!])=\s*"fast"', 'preset "stylize"': r'preset[^\n]*"stylize"',
+            "keep_detail True": r"keep_detail[^\n]*\bTrue\b",
+            "guidance or ControlNet weight limits": r"\bmax=(2|5|30|50)(\.0)?\b|, 0, (5|50)\)"}
+
+
+def _shipped_sources():
+    unshipped = {"tests", "testing", "tools", "bench", "docs", "build", "demo_out"}
+    return [path for path in sorted(PACKAGE_ROOT.glob("**/*.py")) if path.relative_to(PACKAGE_ROOT).parts[0] not in
+            unshipped and not path.relative_to(PACKAGE_ROOT).parts[0].startswith(".")]
+
+
+def test_the_jobs_defaults_and_limits_are_written_once_in_the_spec():
+    assert [job_spec.default(StyleSpec, "strength"), job_spec.default(DiffusionSpec, "guidance_scale"),
+            job_spec.default(Smoothing, "mode"), job_spec.default(DiffusionSpec, "preset"),
+            job_spec.default(Smoothing, "keep_detail")] == [1.0, 7.5, "fast", "stylize", True]
+    assert job_spec.limits(DiffusionSpec, "guidance_scale") == {"min": 1, "max": 30}
+    assert job_spec.limits(ControlSpec, "weight") == {"min": 0, "max": 2}
+    import re
+
+    outside = [path for path in _shipped_sources() if path.relative_to(PACKAGE_ROOT).parts[0] not in
+               ("contract.py", "job_spec")]
+    found = [f"{path.relative_to(PACKAGE_ROOT)}: {what}: {match.group(0)!r}" for path in outside
+             for what, pattern in RESTATED.items()
+             for match in re.finditer(pattern, path.read_text())]
+    assert found == []
 
 
 def diffusion_guides(tmp_path):
@@ -175,11 +284,9 @@ def test_the_engine_packages_are_listed_once():
 
 
 def test_presets_fill_the_blender_enum_and_the_engine_alike():
-    from diffsynth_render.engine.diffusion_settings import preset_values
-
     for name, preset in contract.PRESETS.items():
-        values = preset_values(name)
-        assert (values["steps"], values["smoothing_steps"], values["window"]) == \
+        values = job_spec.Schedule.of(name)
+        assert (values.steps, values.smoothing_steps, values.window) == \
             (preset.steps, preset.smoothing_steps, preset.window)
     assert [item[0] for item in contract.enum_items(contract.PRESETS)] == list(contract.PRESETS)
     assert dataclasses.asdict(contract.PRESETS[contract.DEFAULT_PRESET])["label"]
@@ -194,7 +301,8 @@ def test_keyframes_as_typed_reach_the_job_as_frame_indices(tmp_path, text, value
     exrs.append(exrs[0].with_name(contract.frame_name(15, ".exr")))
     exrs[-1].write_bytes(b"")
     job = {**job, "passes": {**job["passes"], "frames": [str(path) for path in exrs]}, "keyframes": value}
-    assert contract.parse_keyframes(text) == value
+    parsed = Keyframes.parse(text)
+    assert (parsed and parsed.to_json()) == value and (parsed is None or Keyframes.parse(parsed.text()) == parsed)
     assert read_job(write_job({k: v for k, v in job.items() if v is not None}, tmp_path / "job.json")).keyframes == \
         indices
 
@@ -215,4 +323,4 @@ def test_bad_keyframes_in_a_job_are_refused(tmp_path, value, message):
 @pytest.mark.parametrize("text", ["every:0", "every:x", "every", "1,,3", "1-5"])
 def test_keyframes_that_cannot_be_read_say_how_to_write_them(text):
     with pytest.raises(ValueError, match="write every:K"):
-        contract.parse_keyframes(text)
+        Keyframes.parse(text)

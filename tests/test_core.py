@@ -8,17 +8,19 @@ import numpy as np
 import pytest
 
 from diffsynth_render.contract import frame_name
-from diffsynth_render.core.request import ModelChoice, RequestError, StyleChoice, check_request, rounded_size
+from diffsynth_render.core.request import ModelChoice, RequestError, check_request, rounded_size
 from diffsynth_render.core.stylize_run import BlenderSteps, StylizeRun, strip_name
+from diffsynth_render.job_spec import ControlSpec, DiffusionSpec, Smoothing, StyleSpec
 from diffsynth_render.testing.synthetic_passes import box_passes, write_pass_exr
 
-SETTINGS = dict(prompt="a paper lantern", negative_prompt="", preset="fast-preview", steps=2, guidance_scale=7.5,
-                seed=3, window=2, mode="fast", weights={"depth": 1.0, "softedge": 0.8})
+PAINTER = DiffusionSpec(prompt="a paper lantern", preset="fast-preview", steps=2, seed=3,
+                        controls={"depth": ControlSpec(), "softedge": ControlSpec(weight=0.8)})
 
 
 def _request(tmp_path, **changes):
     values = dict(name="Shot 10", has_camera=True, frame_range=(5, 7), size=(64, 64), folder=tmp_path / "shot",
-                  model=ModelChoice("TINY"), python=sys.executable, packages=None, device="cpu")
+                  model=ModelChoice("TINY"), python=sys.executable, packages=None, device="cpu", painter=PAINTER,
+                  smoothing=Smoothing(window=2))
     return check_request(**{**values, **changes})
 
 
@@ -47,7 +49,7 @@ class FakeBlender:
 def test_a_stylize_runs_through_fake_blender_steps(tmp_path):
     blender = FakeBlender()
     request = _request(tmp_path)
-    run = StylizeRun(request, SETTINGS, blender.steps())
+    run = StylizeRun(request, blender.steps())
     assert run.run_to_end() == "done", run.message
     (folder, name, first), = blender.strips
     assert (name, first, run.message) == ("Shot 10: a paper lantern v001", 5, f"strip {name!r}")
@@ -61,7 +63,7 @@ def test_a_stylize_runs_through_fake_blender_steps(tmp_path):
     flow = np.load(derived / "flow" / frame_name(6, ".npy"))
     assert flow[20, 30, :2].tolist() == [0.0, 2.0] and flow[2, 2, :2].tolist() == [0.0, 0.0]  # box moves, ground stays
 
-    again = StylizeRun(request, SETTINGS, blender.steps())  # a second run: a new version beside the first
+    again = StylizeRun(request, blender.steps())  # a second run: a new version beside the first
     assert again.run_to_end() == "done" and blender.strips[-1][1].endswith("v002")
     # nothing derived again
     assert (derived / "depth" / frame_name(5)).stat().st_mtime_ns == depth[0].stat().st_mtime_ns
@@ -69,10 +71,10 @@ def test_a_stylize_runs_through_fake_blender_steps(tmp_path):
 
 def test_a_style_stylize_runs_through_fake_blender_steps(tmp_path):
     blender = FakeBlender()
-    request = _request(tmp_path, painter="style", style=StyleChoice("MIX", mix="3:0.5,12:0.5", strength=0.8),
+    request = _request(tmp_path, painter=StyleSpec(builtin="3:0.5,12:0.5", strength=0.8),
                        model=ModelChoice("FOLDER", path="/no/such/model"))  # no model needed to paint
-    assert request.model is None and request.style["builtin"] == "3:0.5,12:0.5"
-    run = StylizeRun(request, SETTINGS, blender.steps())
+    assert request.spec.painter.builtin == "3:0.5,12:0.5"
+    run = StylizeRun(request, blender.steps())
     assert run.run_to_end() == "done", run.message
     (folder, name, first), = blender.strips
     assert (name, first) == ("Shot 10: style 3:0.5,12:0.5 v001", 5)
@@ -81,25 +83,25 @@ def test_a_style_stylize_runs_through_fake_blender_steps(tmp_path):
 
 
 @pytest.mark.parametrize("style, message", [
-    (StyleChoice("IMAGE", image="/no/such/picture.png"), "style image '/no/such/picture.png' does not exist"),
-    (StyleChoice("IMAGE"), "style image '\\(none\\)' does not exist"),
-    (StyleChoice("MIX", mix="3:0.5,40:1"), "style 40 does not exist"),
+    (StyleSpec(image="/no/such/picture.png"), "style image '/no/such/picture.png' does not exist"),
+    (StyleSpec(image=""), "style image '\\(none\\)' does not exist"),
+    (StyleSpec(builtin="3:0.5,40:1"), "style 40 does not exist"),
 ])
 def test_bad_style_requests_name_the_problem(tmp_path, style, message):
     with pytest.raises(RequestError, match=message):
-        _request(tmp_path, painter="style", style=style)
+        _request(tmp_path, painter=style)
 
 
 def test_a_failing_blender_step_ends_the_run_with_its_message(tmp_path):
     blender = FakeBlender(fail_at=6)
-    run = StylizeRun(_request(tmp_path), SETTINGS, blender.steps())
+    run = StylizeRun(_request(tmp_path), blender.steps())
     assert run.run_to_end() == "failed" and "Cycles did not write" in run.message
     assert blender.rendered == [5] and blender.strips == [] and run.output is None
 
 
 def test_cancel_between_pass_frames(tmp_path):
     blender = FakeBlender()
-    run = StylizeRun(_request(tmp_path), SETTINGS, blender.steps())
+    run = StylizeRun(_request(tmp_path), blender.steps())
     run.advance()
     run.cancel()
     assert run.run_to_end() == "cancelled" and blender.rendered == [5] and blender.strips == []
@@ -111,14 +113,14 @@ def test_an_engine_failure_reaches_the_run_and_adds_no_strip(tmp_path):
     empty.mkdir()
     nets = {"depth": ("tiny", "tiny"), "softedge": ("tiny", "tiny")}
     model = ModelChoice("FOLDER", path=str(empty), controlnets=nets)
-    run = StylizeRun(_request(tmp_path, model=model), SETTINGS, blender.steps())
+    run = StylizeRun(_request(tmp_path, model=model), blender.steps())
     assert run.run_to_end() == "failed" and run.error_kind == "model" and "cannot load" in run.message
     assert blender.strips == [] and not list(run.output.glob("frame_*"))
 
 
 def test_passes_of_the_wrong_size_are_refused_by_the_engine(tmp_path):
     blender = FakeBlender()
-    run = StylizeRun(_request(tmp_path, size=(72, 64)), SETTINGS, blender.steps())
+    run = StylizeRun(_request(tmp_path, size=(72, 64)), blender.steps())
     assert run.run_to_end() == "failed" and run.error_kind == "input"
     assert "is 64x64, but the job's size is 72x64" in run.message
 
@@ -185,10 +187,13 @@ def test_model_sources_for_each_kind(tmp_path):
     nets = {"depth": ("owner/depth", "/abs/owner/depth"), "softedge": (str(tmp_path), str(tmp_path))}
     request = _request(tmp_path, model=ModelChoice("CHECKPOINT", path=str(checkpoint), controlnets=nets,
                                                    tokenizer=str(tmp_path / "tok"), allow_network=True))
-    assert request.model == {"base": str(checkpoint),
-                             "controlnets": {"depth": "owner/depth", "softedge": str(tmp_path)},
-                             "tokenizer": str(tmp_path / "tok"), "allow_network": True, "cache_dir": None}
-    assert _request(tmp_path).model["controlnets"] == {"depth": "tiny", "softedge": "tiny"}
+    painter = request.spec.painter
+    assert (painter.model.base, painter.model.tokenizer, painter.model.allow_network, painter.model.cache_dir) == \
+        (str(checkpoint), str(tmp_path / "tok"), True, None)
+    assert {name: control.model for name, control in painter.controls.items()} == \
+        {"depth": "owner/depth", "softedge": str(tmp_path)}
+    assert {name: c.model for name, c in _request(tmp_path).spec.painter.controls.items()} == \
+        {"depth": "tiny", "softedge": "tiny"}
 
 
 def test_strip_names_have_no_double_space():

@@ -14,10 +14,10 @@ from diffsynth_render.engine.diffusion_settings import (
     ControlSettings,
     CrossFrameSettings,
     DiffusionSettings,
-    preset_values,
 )
 from diffsynth_render.engine.models import build_tiny
 from diffsynth_render.engine.pipeline import DiffSynthPipeline
+from diffsynth_render.job_spec import Schedule
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 FRAMES, SIZE = 4, 64
@@ -155,11 +155,11 @@ def test_frame_layout_reads_stored_frames_and_keeps_what_later_batches_need():
 
 
 def test_presets_and_setting_errors():
-    assert preset_values("stylize")["smoothing_steps"] == (0, 5, 10, 15)
-    assert preset_values("stylize", steps=10)["smoothing_steps"] == (0, 2, 5, 7)
-    assert preset_values("paper-3d", steps=4)["smoothing_steps"] == (0, 1, 2)
+    assert Schedule.of("stylize").smoothing_steps == (0, 5, 10, 15)
+    assert Schedule.of("stylize", steps=10).smoothing_steps == (0, 2, 5, 7)
+    assert Schedule.of("paper-3d", steps=4).smoothing_steps == (0, 1, 2)
     with pytest.raises(ValueError, match="preset 'nope'"):
-        preset_values("nope")
+        Schedule.of("nope")
     with pytest.raises(ValueError, match=r"smoothing steps \[5\]"):
         _settings(smoothing_steps=(5,))
     with pytest.raises(ValueError, match="start 0.5 and end 0.5"):

@@ -188,12 +188,12 @@ def test_missing_model_file_gives_a_model_error(job):
 def test_failures_become_one_clear_error_event(error, kind, status, capsys):
     import torch
 
-    from diffsynth_render.engine import worker
+    from diffsynth_render.engine import process_control
 
     raised = {"cuda": torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
               "cpu": RuntimeError("[enforce fail] DefaultCPUAllocator: can't allocate memory: you tried 8 GB"),
               "other": KeyError("unet")}[error]
-    assert worker._failure(worker.Events(jsonl=True), raised) == status
+    assert process_control.failure(process_control.Events(jsonl=True), raised) == status
     event = json.loads(capsys.readouterr().out)
     assert event["event"] == "error" and event["kind"] == kind
     if kind == "out-of-memory":

@@ -234,7 +234,7 @@ def test_a_shorter_run_replaces_an_older_longer_result_whole(style_job):
 STUCK = """
 import sys, time
 from pathlib import Path
-from diffsynth_render.engine.worker import Events, StopRequest
+from diffsynth_render.engine.process_control import Events, StopRequest
 folder = Path(sys.argv[1])
 folder.mkdir()
 stop = StopRequest(Events(jsonl=True), folder.with_suffix(".cancel"), folder)

@@ -17,6 +17,7 @@ from diffsynth_render import contract
 from diffsynth_render.core.job_file import reserve_version
 from diffsynth_render.core.request import ModelChoice, RequestError, check_request
 from diffsynth_render.exr_file import exr_is_whole
+from diffsynth_render.job_spec import StyleSpec
 from diffsynth_render.testing.synthetic_passes import box_passes, write_pass_exr
 
 ENGINE = [sys.executable, "-m", "diffsynth_render.engine"]
@@ -284,17 +285,17 @@ def test_absurd_style_weights_are_refused(style):
 def _request(tmp_path, **fields):
     return check_request(name="Shot", has_camera=True, frame_range=(1, 8), size=(64, 64), folder=tmp_path,
                          model=ModelChoice(kind="TINY"), python=sys.executable, packages=None, device="cpu",
-                         painter="style", **fields)
+                         painter=StyleSpec(), **fields)
 
 
 def test_non_square_pixels_are_refused_and_frame_steps_and_missing_libraries_noted(tmp_path):
     with pytest.raises(RequestError, match="The scene's pixel aspect is 2:1: the passes need square pixels"):
         _request(tmp_path, pixel_aspect=(2.0, 1.0))
     request = _request(tmp_path, frame_step=2, missing_libraries=("//props.blend",))
-    assert request.notes == ("1 linked library is missing (//props.blend): what they hold is left out of every "
+    assert request.spec.notes == ("1 linked library is missing (//props.blend): what they hold is left out of every "
                              "frame", "the frame step 2 is not used: every frame of 1–8 is stylized (the deflicker "
                              "follows the motion from each frame to the next)")
-    assert _request(tmp_path).notes == ()
+    assert _request(tmp_path).spec.notes == ()
 
 
 def test_notes_and_keyframes_reach_result_json_and_stderr(project):
@@ -354,7 +355,7 @@ def test_a_missing_linked_library_is_noted(project):
     bpy.ops.wm.save_mainfile()
     library.unlink()
     bpy.ops.wm.open_mainfile(filepath=str(project / "shot.blend"))
-    (note,) = shot_request(bpy.context).notes
+    (note,) = shot_request(bpy.context).spec.notes
     assert note == "1 linked library is missing (//props.blend): what they hold is left out of every frame"
 
 

@@ -52,12 +52,12 @@ def test_stylize_adds_a_strip_that_survives_save_and_reload(shot):
 
 def _stylize_run(bpy, scene):
     """The ``StylizeRun`` the Stylize operator would drive, with the real Blender steps."""
-    from diffsynth_render.blender_state import run_settings, shot_request
+    from diffsynth_render.blender_state import shot_request
     from diffsynth_render.core.stylize_run import StylizeRun
     from diffsynth_render.operators.stylize import blender_steps
 
     request = shot_request(bpy.context)
-    return StylizeRun(request, run_settings(scene.diffsynth), blender_steps(scene, request.size, print))
+    return StylizeRun(request, blender_steps(scene, request.size, print))
 
 
 def test_cancel_in_the_engine_leaves_no_strip_and_no_partial_frames(shot):

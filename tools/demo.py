@@ -94,7 +94,7 @@ def main():
 def _choose_painter(settings, painter, style, model):
     """Set the shot's painter: the style painter with ``style`` (a number, a mix or a picture
     file; default the one chosen for the sample shot), or Stable Diffusion with ``model``."""
-    from ..cli import set_model, set_style
+    from ..scene_settings import set_model, set_style
 
     settings.painter = painter
     if style:

@@ -43,6 +43,14 @@ class PatchBlender:
         self.pairs = field_pairs(self.plan)
         self._pair_expiry = pair_last_use(self.plan)
 
+    @classmethod
+    def for_shot(cls, guides, settings, flows=None, keep_fields=True):
+        """The blender of a rendered shot: its ``guides`` (N, H, W, C) and exact ``flows``, with the
+        visible surfaces read from the guides."""
+        from ...shot.guides import surfaces
+
+        return cls(guides, settings, flows, surfaces(guides), keep_fields=keep_fields)
+
     @property
     def estimations(self):
         """NNFs estimated so far by this blender."""

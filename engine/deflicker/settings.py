@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from ...contract import BACKENDS, BLEND_MODES, WEIGHTINGS
+from ...job_spec import Smoothing, default
 
 
 @dataclass(frozen=True)
@@ -20,17 +21,17 @@ class BlendSettings:
     iteration within 1 px cost 3 dB on the rendered benchmark: bench/RESULTS.md).
     keep_detail: the blend's fine detail scaled back to each frame's own local energy (``detail``):
     averaging independently painted strokes thins them out; frames that agree lose nothing to it.
-    Off here (the paper's blend, which also averages noise away); jobs turn it on.
+    Off here (the paper's blend, which also averages noise away); a job's smoothing has it on.
     memory_limit_mb: NNFs beyond this many MiB of host memory go to a temporary folder.
     batch_size: NNF pairs estimated per kernel call (more only helps small images on a GPU).
     """
 
-    mode: str = "fast"
+    mode: str = default(Smoothing, "mode")
     window: int = 15
-    weighting: str = "confidence"
+    weighting: str = default(Smoothing, "weighting")
     confidence_scale: float = 0.003
-    patch_size: int = 5
-    iterations: int = 5
+    patch_size: int = default(Smoothing, "patch_size")
+    iterations: int = default(Smoothing, "iterations")
     flow_iterations: int = 0
     flow_radius: int = 1
     keep_detail: bool = False
