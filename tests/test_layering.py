@@ -11,13 +11,14 @@ import pytest
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 BLENDER_MODULES = {"bpy", "bmesh", "mathutils", "addon_utils", "bl_ui", "bpy_extras", "gpu"}
 UNSHIPPED = {"testing", "tools", "bench", "docs", "tests"}
+LAYOUT_MARKER = "<!-- layering: tests/test_layering.py reads the table that follows this line -->"
 
 
 def layout_table(readme=PACKAGE_ROOT / "README.md"):
     """{layer: (allowed names, any library allowed)} from the README's layout table; a layer is
     a top-level folder or module of the package ('operators', 'contract')."""
     text = readme.read_text()
-    table = text[text.index("### Layout"):].split("\n\n")[2]
+    table = text[text.index(LAYOUT_MARKER):].split("\n", 1)[1].split("\n\n")[0]
     layers = {}
     for row in table.splitlines()[2:]:
         first, _, allowed = [cell.strip() for cell in row.strip("|").split("|")]
@@ -118,3 +119,10 @@ def test_the_checker_allows_what_a_row_lists():
                       ast.parse("import bpy\nfrom . import vse_strip\nfrom ..core.request import RequestError\n")) == []
     assert violations(PACKAGE_ROOT / "engine/deflicker/probe.py", LAYERS,
                       ast.parse("import torch\nfrom ...kernels import remap\nfrom .windows import frame_plan\n")) == []
+
+
+def test_a_new_paragraph_above_the_table_changes_nothing(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text((PACKAGE_ROOT / "README.md").read_text().replace(
+        "### Layout\n", "### Layout\n\nA paragraph someone added.\n\nAnd another.\n", 1))
+    assert layout_table(readme) == LAYERS and len(LAYERS) > 10
