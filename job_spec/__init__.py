@@ -82,7 +82,7 @@ class JobSpec:
         return {**job, **self.painter.to_json()}
 
     @classmethod
-    def from_json(cls, raw: dict) -> tuple["JobSpec | None", list[str]]:
+    def from_json(cls, raw: dict) -> tuple["JobSpec", list[str]]:
         """(the spec, every problem as 'field: what is wrong') of a job file's JSON object: with
         problems, the spec as far as it could be read (a bad field's default in its place)."""
         if not isinstance(raw, dict):

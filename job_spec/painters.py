@@ -32,6 +32,8 @@ class Schedule:
 
     @classmethod
     def of(cls, preset, steps=None):
+        """The schedule of ``preset`` with ``steps`` (None: the preset's own); a preset that
+        smooths at every step but the last still does. Raises ValueError for an unknown preset."""
         if preset not in PRESETS:
             raise ValueError(f"preset {preset!r} is not one of {', '.join(PRESETS)}")
         chosen = PRESETS[preset]
@@ -66,9 +68,11 @@ class StyleSpec:
         return PurePath(self.image).stem if self.image else f"style {self.builtin}"
 
     def default_window(self):
+        """The frames blended on each side when the job names no window."""
         return STYLE_WINDOW
 
     def final_smoothing(self):
+        """Whether the painted frames are blended when the job does not say."""
         return True
 
     @classmethod
@@ -199,12 +203,15 @@ class DiffusionSpec:
 
     @property
     def schedule(self):
+        """The ``Schedule`` of the preset and steps."""
         return Schedule.of(self.preset, self.steps)
 
     def default_window(self):
+        """The preset's window (a number of frames or ``WHOLE_SHOT``)."""
         return self.schedule.window
 
     def final_smoothing(self):
+        """Whether the preset blends the frames at the end."""
         return self.schedule.final_smoothing
 
     @classmethod

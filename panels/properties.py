@@ -117,8 +117,10 @@ class DiffSynthShotSettings(bpy.types.PropertyGroup):
     keyframes: bpy.props.StringProperty(name="Keyframes", description=Keyframes.HELP.capitalize())
     use_scene_size: bpy.props.BoolProperty(name="Scene Size", default=True,
                                            description="Use the scene's output size, rounded to a multiple of 8")
-    width: bpy.props.IntProperty(name="Width", default=512, min=MIN_SIZE, max=MAX_SIZE, step=SIZE_MULTIPLE)
-    height: bpy.props.IntProperty(name="Height", default=512, min=MIN_SIZE, max=MAX_SIZE, step=SIZE_MULTIPLE)
+    width: bpy.props.IntProperty(name="Width", default=default(JobSpec, "size")[0], min=MIN_SIZE, max=MAX_SIZE,
+                                 step=SIZE_MULTIPLE)
+    height: bpy.props.IntProperty(name="Height", default=default(JobSpec, "size")[1], min=MIN_SIZE, max=MAX_SIZE,
+                                  step=SIZE_MULTIPLE)
     use_scene_range: bpy.props.BoolProperty(name="Scene Range", default=True)
     frame_start: bpy.props.IntProperty(name="Start", default=1)
     frame_end: bpy.props.IntProperty(name="End", default=24)
