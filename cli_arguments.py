@@ -7,7 +7,7 @@ import os
 import re
 from pathlib import Path
 
-from .contract import BASE_IMAGES, MAX_SIZE, MIN_SIZE, PAINTERS, PRESETS, style_weights
+from .contract import BASE_IMAGES, MAX_SIZE, MIN_SIZE, PAINTERS, PRESETS, picture_problem, style_weights
 from .job_spec import DiffusionSpec, Keyframes, Smoothing, StyleSpec, limits
 
 # The first bytes of a .blend file: plain, gzip (before Blender 3.0) or zstd compressed.
@@ -162,8 +162,10 @@ def model_source(text):
 
 
 def picture(text):
-    if not Path(text).is_file():
-        raise argparse.ArgumentTypeError(f"{text} does not exist")
+    """A picture file (as far as its first bytes tell)."""
+    problem = picture_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{text} {problem}")
     return Path(text).absolute()
 
 

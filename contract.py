@@ -151,6 +151,28 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         partial.unlink(missing_ok=True)
 
 
+# How the picture formats a style image may be in begin (Pillow reads them all): WebP is RIFF, then
+# four bytes of size, then WEBP.
+PICTURE_STARTS = {"PNG": (b"\x89PNG\r\n\x1a\n",), "JPEG": (b"\xff\xd8\xff",), "GIF": (b"GIF87a", b"GIF89a"),
+                  "BMP": (b"BM",), "TIFF": (b"II*\x00", b"MM\x00*"), "WebP": (b"RIFF",)}
+
+
+def picture_problem(path: str | os.PathLike) -> str:
+    """What keeps ``path`` from being read as a picture ('' when nothing does, as far as its first
+    bytes tell): it does not exist, cannot be read, or is not a PNG, JPEG, WebP, BMP, GIF or TIFF."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(16)
+    except FileNotFoundError:
+        return "does not exist"
+    except OSError as error:
+        return f"cannot be read ({error.strerror or error})"
+    webp = head[:4] != b"RIFF" or head[8:12] == b"WEBP"
+    if webp and any(head.startswith(start) for starts in PICTURE_STARTS.values() for start in starts):
+        return ""
+    return f"is not a picture ({', '.join(PICTURE_STARTS)})"
+
+
 MADE_BY = "DiffSynth Render"  # in every result.json: the mark of a folder this engine wrote
 
 

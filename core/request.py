@@ -8,7 +8,15 @@ import os
 import tempfile
 from pathlib import Path
 
-from ..contract import DEFAULT_CONTROLNETS, EXR_FOLDER, MAX_SIZE, MIN_SIZE, SIZE_MULTIPLE, style_weights
+from ..contract import (
+    DEFAULT_CONTROLNETS,
+    EXR_FOLDER,
+    MAX_SIZE,
+    MIN_SIZE,
+    SIZE_MULTIPLE,
+    picture_problem,
+    style_weights,
+)
 from ..job_spec import DiffusionSpec, JobSpec, Keyframes, ModelSpec, Smoothing, StyleSpec
 
 # Where the user changes a setting: (its name in the DiffSynth panel, the headless CLI's option).
@@ -155,8 +163,9 @@ def check_request(*, name: str, has_camera: bool, frame_range: tuple[int, int], 
 def checked_style(style: StyleSpec) -> StyleSpec:
     """``style``, once its style image exists and its mix is well formed; raises ``RequestError``."""
     if style.image is not None:
-        if not style.image or not os.path.isfile(style.image):
-            raise RequestError(f"The style image {style.image or '(none)'!r} does not exist", "choose a picture file",
+        problem = picture_problem(style.image) if style.image else "does not exist"
+        if problem:
+            raise RequestError(f"The style image {style.image or '(none)'!r} {problem}", "choose a picture file",
                                "style_image")
         return style
     try:

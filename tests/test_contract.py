@@ -324,3 +324,15 @@ def test_bad_keyframes_in_a_job_are_refused(tmp_path, value, message):
 def test_keyframes_that_cannot_be_read_say_how_to_write_them(text):
     with pytest.raises(ValueError, match="write every:K"):
         Keyframes.parse(text)
+
+
+@pytest.mark.parametrize("save", ["PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF"])
+def test_a_picture_is_told_from_other_files_by_its_first_bytes(tmp_path, save):
+    picture = tmp_path / f"style.{save.lower()}"
+    Image.new("RGB", (8, 8), "teal").save(picture, save)
+    assert contract.picture_problem(picture) == ""
+    for name, content in (("notes.png", b"a text file"), ("riff.webp", b"RIFF\x00\x00\x00\x00WAVEfmt "),
+                          ("empty.png", b"")):
+        (tmp_path / name).write_bytes(content)
+        assert contract.picture_problem(tmp_path / name).startswith("is not a picture (PNG, JPEG")
+    assert contract.picture_problem(tmp_path / "missing.png") == "does not exist"

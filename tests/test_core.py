@@ -92,6 +92,15 @@ def test_bad_style_requests_name_the_problem(tmp_path, style, message):
         _request(tmp_path, painter=style)
 
 
+def test_a_style_image_that_is_not_a_picture_is_refused_before_the_passes(tmp_path):
+    text = tmp_path / "style.png"
+    text.write_text("not a picture")
+    blender = FakeBlender()
+    with pytest.raises(RequestError, match=r"style.png' is not a picture \(PNG, JPEG.*\(DiffSynth panel: Style Im"):
+        StylizeRun(_request(tmp_path, painter=StyleSpec(image=str(text))), blender.steps())
+    assert blender.rendered == []
+
+
 def test_a_failing_blender_step_ends_the_run_with_its_message(tmp_path):
     blender = FakeBlender(fail_at=6)
     run = StylizeRun(_request(tmp_path), blender.steps())
