@@ -3,6 +3,7 @@ shot's size and folder, and the checked Stylize request. Neither ``operators`` n
 imports the other; both import this.
 """
 
+import dataclasses
 import os
 import sys
 import tempfile
@@ -14,6 +15,7 @@ from .core.request import ModelChoice, check_request, rounded_size
 from .job_spec import ControlSpec, DiffusionSpec, Smoothing, StyleSpec
 
 ADDON_PACKAGE = __package__  # e.g. ``bl_ext.user_default.diffsynth_render``
+PREVIEW_IMAGE = "DiffSynth Preview"  # the image showing the last Preview Frame
 
 
 def get_preferences(context):
@@ -64,13 +66,18 @@ def shot_folder(scene, settings):
     return Path(bpy.path.abspath(base)) / bpy.path.clean_name(scene.name)
 
 
-def shot_request(context, folder=None):
+def shot_request(context, folder=None, frame=None):
     """The checked ``ShotRequest`` for the context's scene (its files in ``folder``, default the
-    shot's folder); raises ``RequestError``."""
+    shot's folder), or with ``frame``, for a preview of that frame alone (painted on its own, as
+    a Stylize without smoothing paints it); raises ``RequestError``."""
     scene = context.scene
     settings = scene.diffsynth
     frame_range = ((scene.frame_start, scene.frame_end) if settings.use_scene_range
                    else (settings.frame_start, settings.frame_end))
+    if frame is not None:
+        request = shot_request(context, folder)
+        return dataclasses.replace(request, frames=[frame], spec=dataclasses.replace(
+            request.spec.without_smoothing(), first_frame=frame))
     prefs = get_preferences(context)
     painter = {StyleSpec.kind: _style_spec, DiffusionSpec.kind: _diffusion_spec}[settings.painter](settings)
     return check_request(name=scene.name, has_camera=scene.camera is not None, frame_range=frame_range,

@@ -8,6 +8,10 @@
         [--steps N] [--seed N] [--allow-downloads] [--save-blend OUT.blend]
         [--engine-python PYTHON]
 
+One frame painted as Stylize would paint it without smoothing, in seconds (the same options):
+
+    python -m diffsynth_render.cli preview SCENE.blend --out FRAME.png [--frame N] [--cache DIR] [any stylize option]
+
 Long shots on a render farm (an Open Job Description job, as AWS Deadline Cloud runs it):
 
     python -m diffsynth_render.cli farm-template SCENE.blend --out DIR --chunk-frames 48 [--overlap 8]
@@ -42,6 +46,7 @@ from .cli_arguments import (
     bounded,
     existing_folder,
     new_blend,
+    new_png,
     out_folder,
     program,
 )
@@ -57,6 +62,15 @@ def build_parser():
     stylize = _shot_command(commands, "stylize", run_stylize, "stylize a .blend's shot and add the result as a VSE "
                             "strip", "output folder (passes, jobs, frames)")
     add_shot_options(stylize)
+    preview = commands.add_parser("preview", help="paint one frame of a .blend's shot as Stylize would without "
+                                  "smoothing (its passes only, cached in the file's DiffSynth output folder)")
+    preview.add_argument("blend", type=blend_file, help="the .blend file with the shot (never written)")
+    preview.add_argument("--out", type=new_png, required=True, metavar="FRAME.png", help="the PNG to write")
+    preview.add_argument("--frame", type=int, help="the frame to paint (default: the file's current frame)")
+    preview.add_argument("--cache", type=out_folder, metavar="DIR", help="the output folder whose passes it renders "
+                         "or reuses, as a Stylize --out DIR does (default: the file's DiffSynth output folder)")
+    add_shot_options(preview)
+    preview.set_defaults(run=run_preview)
     passes = _shot_command(commands, "passes", run_passes, "render the pass EXRs of frames of a .blend's shot into a "
                            "shot folder (a farm's Passes task)", "the shot folder: EXRs go to OUT/passes/exr")
     add_frame_options(passes)
@@ -125,14 +139,14 @@ def open_shot(blend):
     return bpy
 
 
-def checked_request(bpy, folder=None):
-    """The shot's ``ShotRequest`` (every setting the file and the arguments give, checked);
-    raises ``UsageError`` naming the option to change."""
+def checked_request(bpy, folder=None, frame=None):
+    """The shot's ``ShotRequest`` (every setting the file and the arguments give, checked; with
+    ``frame``, a preview's); raises ``UsageError`` naming the option to change."""
     from .blender_state import shot_request
     from .core.request import RequestError
 
     try:
-        return shot_request(bpy.context, folder=folder)
+        return shot_request(bpy.context, folder=folder, frame=frame)
     except RequestError as error:
         raise UsageError(error.text(cli=True)) from None
 
@@ -145,7 +159,7 @@ def set_up_shot(args):
     preferences = bpy.context.preferences.addons[__package__].preferences
     if args.engine_python:
         preferences.engine_python = str(args.engine_python)
-    set_shot_options(bpy.context.scene.diffsynth, args)
+    set_shot_options(bpy.context.scene.diffsynth, args, folder=args.cache if args.run is run_preview else args.out)
     if args.allow_downloads:
         bpy.context.preferences.system.use_online_access = True
         preferences.allow_downloads = True
@@ -155,24 +169,63 @@ def set_up_shot(args):
 def run_stylize(args):
     """Open the file, apply the arguments to its DiffSynth settings, run Stylize; exit status."""
     bpy = set_up_shot(args)
-    settings, wm = bpy.context.scene.diffsynth, bpy.context.window_manager
     checked_request(bpy)
-    try:
-        finished = bpy.ops.diffsynth.stylize() == {"FINISHED"}
-        message = wm.diffsynth_stage
-    except RuntimeError as error:  # the operator's ERROR report
-        finished, message = False, _operator_error(error)
-    if not finished:
-        other_python = "; or name a Python that has them (--engine-python)"
-        print(f"cli: {message}{other_python if wm.diffsynth_error_kind == 'missing-packages' else ''}", file=sys.stderr)
-        return ERROR_KINDS.get(wm.diffsynth_error_kind, Exit.FAILED)
+    failed = _operate(bpy, bpy.ops.diffsynth.stylize)
+    if failed is not None:
+        return failed
+    settings = bpy.context.scene.diffsynth
     print(f"cli: frames in {settings.last_output}")
-    for note in json.loads((Path(settings.last_output) / RESULT_FILE).read_text()).get("notes", []):
-        print(f"cli: note: {note}", file=sys.stderr)
+    _print_notes(Path(settings.last_output))
     if args.save_blend:
         bpy.ops.wm.save_as_mainfile(filepath=str(args.save_blend), copy=True)
         print(f"cli: saved {args.save_blend}")
     return Exit.DONE
+
+
+def run_preview(args):
+    """Open the file, apply the arguments to its DiffSynth settings, paint one frame into
+    ``--out``; exit status."""
+    import shutil
+
+    from .contract import atomic_path
+
+    bpy = set_up_shot(args)
+    frame = bpy.context.scene.frame_current if args.frame is None else args.frame
+    checked_request(bpy, frame=frame)
+    failed = _operate(bpy, lambda: bpy.ops.diffsynth.preview_frame(frame=frame))
+    if failed is not None:
+        return failed
+    painted = Path(bpy.context.scene.diffsynth.last_preview)
+    with atomic_path(args.out) as partial:
+        shutil.copyfile(painted, partial)
+    print(f"cli: frame {frame} painted: {args.out}")
+    _print_notes(painted.parent)
+    if args.save_blend:
+        bpy.ops.wm.save_as_mainfile(filepath=str(args.save_blend), copy=True)
+        print(f"cli: saved {args.save_blend}")
+    return Exit.DONE
+
+
+def _operate(bpy, operator):
+    """Run a DiffSynth operator to its end; None when it finished, else the exit status (its
+    message printed)."""
+    wm = bpy.context.window_manager
+    try:
+        finished = operator() == {"FINISHED"}
+        message = wm.diffsynth_stage
+    except RuntimeError as error:  # the operator's ERROR report
+        finished, message = False, _operator_error(error)
+    if finished:
+        return None
+    other_python = "; or name a Python that has them (--engine-python)"
+    print(f"cli: {message}{other_python if wm.diffsynth_error_kind == 'missing-packages' else ''}", file=sys.stderr)
+    return ERROR_KINDS.get(wm.diffsynth_error_kind, Exit.FAILED)
+
+
+def _print_notes(folder):
+    """The notes of the result in ``folder``, on stderr."""
+    for note in json.loads((folder / RESULT_FILE).read_text()).get("notes", []):
+        print(f"cli: note: {note}", file=sys.stderr)
 
 
 def run_passes(args):

@@ -126,9 +126,20 @@ def blend_file(text):
 
 def new_blend(text):
     """A .blend file to write: its folder must exist; never a folder itself."""
+    return _new_file(text, ".blend")
+
+
+def new_png(text):
+    """A PNG file to write: its folder must exist."""
+    if Path(text).suffix.lower() != ".png":
+        raise argparse.ArgumentTypeError(f"{text}: name the .png file to write")
+    return _new_file(text, ".png")
+
+
+def _new_file(text, kind):
     path = Path(text).absolute()
     if path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text} is a folder: name the .blend file to write")
+        raise argparse.ArgumentTypeError(f"{text} is a folder: name the {kind} file to write")
     if not path.parent.is_dir():
         raise argparse.ArgumentTypeError(f"the folder {path.parent} does not exist")
     return path

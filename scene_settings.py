@@ -6,9 +6,11 @@ import os
 from .job_spec import DiffusionSpec
 
 
-def set_shot_options(settings, args):
-    """Apply the shot options of the CLI's ``args`` (those given) to the shot settings."""
-    settings.output_dir = str(args.out)
+def set_shot_options(settings, args, folder):
+    """Apply the shot options of the CLI's ``args`` (those given) to the shot settings, the
+    output ``folder`` too unless None."""
+    if folder is not None:
+        settings.output_dir = str(folder)
     if args.frames:
         settings.use_scene_range = False
         settings.frame_start, settings.frame_end = args.frames

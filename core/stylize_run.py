@@ -21,11 +21,22 @@ import threading
 import time
 from collections.abc import Callable
 
-from ..contract import MATCHING_STAGES, STOP_GRACE_S, DiskFull, Done, Failure, Progress, cancel_file, parse_event
+from ..contract import (
+    MATCHING_STAGES,
+    STOP_GRACE_S,
+    DiskFull,
+    Done,
+    Failure,
+    Progress,
+    cancel_file,
+    frame_name,
+    parse_event,
+)
 from .engine_process import start_engine
 from .job_file import reserve_version, shot_job, write_job
 
 PASSES_SHARE = 0.2  # of the progress bar
+PREVIEW_FOLDER = "preview"  # in the shot folder: the last Preview Frame's painted frame
 POLL_S = 0.1
 KILL_AFTER_S = STOP_GRACE_S + 5  # an engine still running this long after a cancel is killed
 
@@ -39,20 +50,24 @@ class BlenderSteps:
     the frames of ``folder`` as a strip; returns a sentence saying where it went.
     ``report(stage, fraction)``: the stage text and fraction done changed. ``notes``: a list
     ``render_passes`` adds a line to for anything the user should know (a damaged cached EXR
-    rendered again).
+    rendered again). ``show_preview(picture)``: show a preview's painted frame (a PNG); returns
+    a sentence saying where it is.
     """
 
     render_passes: Callable
     add_strip: Callable
     report: Callable = lambda stage, fraction: None
     notes: list = dataclasses.field(default_factory=list)
+    show_preview: Callable = lambda picture: f"Preview in {picture}"
 
 
 class StylizeRun:
-    """States: 'passes', 'engine', then 'done', 'failed' or 'cancelled' (``message`` says why)."""
+    """States: 'passes', 'engine', then 'done', 'failed' or 'cancelled' (``message`` says why).
+    ``preview``: paint the request's one frame into the shot folder's ``preview`` folder and show
+    it, instead of a new version and a strip."""
 
-    def __init__(self, request, blender):
-        self.request, self.blender = request, blender
+    def __init__(self, request, blender, preview=False):
+        self.request, self.blender, self.preview = request, blender, preview
         self.state, self.message, self.error_kind = "passes", "", ""
         self.fraction, self.stage = 0.0, "Rendering passes"
         self.rendered, self.output, self.version, self.cancel_file = 0, None, None, None
@@ -112,8 +127,11 @@ class StylizeRun:
             self._start_engine()
 
     def _start_engine(self):
-        self.version, job_path = reserve_version(self.request.folder)
-        self.output = self.request.folder / f"stylized_v{self.version:03d}"
+        if self.preview:
+            self.output, job_path = self.request.folder / PREVIEW_FOLDER, self.request.folder / "jobs" / "preview.json"
+        else:
+            self.version, job_path = reserve_version(self.request.folder)
+            self.output = self.request.folder / f"stylized_v{self.version:03d}"
         spec = self.request.spec
         job = shot_job(spec, self.output, self._exrs, self.request.passes_folder,
                        notes=(*spec.notes, *self.blender.notes))
@@ -169,8 +187,11 @@ class StylizeRun:
                       event.message + (f": {problems}" if problems else ""))
 
     def _finish(self):
-        name = strip_name(self.request.name, self.request.label, self.version)
-        message = self.blender.add_strip(self.output, name, self.request.frames[0])
+        if self.preview:
+            message = self.blender.show_preview(self.output / frame_name(self.request.frames[0]))
+        else:
+            name = strip_name(self.request.name, self.request.label, self.version)
+            message = self.blender.add_strip(self.output, name, self.request.frames[0])
         self._end("done", message)
         self.fraction = 1.0
 

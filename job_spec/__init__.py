@@ -60,6 +60,13 @@ class JobSpec:
         """Whether the painted frames are blended at the end."""
         return self.painter.final_smoothing() if self.smoothing.final is None else self.smoothing.final
 
+    def without_smoothing(self):
+        """This job with no patch blending and every frame painted: each frame as its painter
+        paints it on its own (a preview)."""
+        steps = None if isinstance(self.painter, StyleSpec) else ()
+        return dataclasses.replace(self, smoothing=dataclasses.replace(self.smoothing, final=False, steps=steps),
+                                   keyframes=None)
+
     def to_json(self) -> dict:
         """The job file's JSON object."""
         job = {"schema": JOB_SCHEMA, "output": self.output, "first_frame": self.first_frame,

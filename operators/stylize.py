@@ -5,7 +5,7 @@ import time
 
 import bpy
 
-from ..blender_state import shot_request
+from ..blender_state import PREVIEW_IMAGE, shot_request
 from ..contract import RESULT_FILE
 from ..core.request import RequestError
 from ..core.stylize_run import BlenderSteps, StylizeRun
@@ -16,25 +16,25 @@ from .vse_strip import import_strip
 PRINT_INTERVAL_S = 2.0  # background mode prints the stage at most this often
 
 
-class DIFFSYNTH_OT_stylize(TimedModal, bpy.types.Operator):
-    """Render the shot's passes, stylize it with the DiffSynth engine and add the result to the
-    Video Sequence Editor"""
+class StylizeOperator(TimedModal):
+    """Mixin: a ``StylizeRun`` (``preview``: of one frame) driven with progress and cancel."""
 
-    bl_idname = "diffsynth.stylize"
-    bl_label = "Stylize"
     POLL_S = 0.1
-
     _run = None
+    preview = False
 
     @classmethod
     def poll(cls, context):
         return not context.window_manager.diffsynth_running
 
+    def _request(self, context):
+        return shot_request(context)
+
     def _start(self, context):
         wm = context.window_manager
         wm.diffsynth_error_kind, wm.diffsynth_cancel = "", False
         try:
-            request = shot_request(context)
+            request = self._request(context)
         except RequestError as error:
             wm.diffsynth_error_kind = "input"
             self.report({"ERROR"}, str(error))
@@ -45,7 +45,7 @@ class DIFFSYNTH_OT_stylize(TimedModal, bpy.types.Operator):
             self.report({"WARNING"}, note)
         report = StagePrinter() if bpy.app.background else _show_progress(context)
         steps = blender_steps(context.scene, request.size, report)
-        self._run = StylizeRun(request, steps)
+        self._run = StylizeRun(request, steps, preview=self.preview)
         wm.diffsynth_running, wm.diffsynth_progress, wm.diffsynth_stage = True, 0.0, self._run.stage
         return True
 
@@ -82,6 +82,29 @@ class DIFFSYNTH_OT_stylize(TimedModal, bpy.types.Operator):
         return self._end(context)
 
 
+class DIFFSYNTH_OT_stylize(StylizeOperator, bpy.types.Operator):
+    """Render the shot's passes, stylize it with the DiffSynth engine and add the result to the
+    Video Sequence Editor"""
+
+    bl_idname = "diffsynth.stylize"
+    bl_label = "Stylize"
+
+
+class DIFFSYNTH_OT_preview_frame(StylizeOperator, bpy.types.Operator):
+    """Paint one frame with the current settings, as Stylize would without smoothing (its passes
+    only), and show it: Image Editor image "DiffSynth Preview" and the panel's thumbnail"""
+
+    bl_idname = "diffsynth.preview_frame"
+    bl_label = "Preview Frame"
+    preview = True
+
+    frame: bpy.props.IntProperty(name="Frame", description="The frame to paint (default: the current frame)")
+
+    def _request(self, context):
+        chosen = self.properties.is_property_set("frame")
+        return shot_request(context, frame=self.frame if chosen else context.scene.frame_current)
+
+
 def blender_steps(scene, size, report):
     """What a ``StylizeRun`` asks of Blender, done on ``scene`` at ``size``."""
 
@@ -96,7 +119,25 @@ def blender_steps(scene, size, report):
         scene.diffsynth.last_output = str(folder)
         return f"{len(strip.elements)} frames in strip {strip.name!r} (channel {strip.channel})"
 
-    return BlenderSteps(render_passes=render, add_strip=add_strip, report=report, notes=notes)
+    def show_preview(picture):
+        image = show_picture(PREVIEW_IMAGE, picture)
+        scene.diffsynth.last_preview = str(picture)
+        return f"Preview {picture.name} in image {image.name!r} (Image Editor)"
+
+    return BlenderSteps(render_passes=render, add_strip=add_strip, report=report, notes=notes,
+                        show_preview=show_preview)
+
+
+def show_picture(name, picture):
+    """The image ``name`` showing the file ``picture`` (made, or pointed at it and reloaded)."""
+    image = bpy.data.images.get(name)
+    if image is None:
+        image = bpy.data.images.load(str(picture), check_existing=False)
+        image.name = name
+    else:
+        image.filepath = str(picture)
+        image.reload()
+    return image
 
 
 def _show_progress(context):

@@ -127,6 +127,7 @@ class DiffSynthShotSettings(bpy.types.PropertyGroup):
     output_dir: bpy.props.StringProperty(name="Output", subtype="DIR_PATH", default="//diffsynth",
                                          description="Folder for passes, jobs and stylized frames")
     last_output: bpy.props.StringProperty(name="Last Result", subtype="DIR_PATH")
+    last_preview: bpy.props.StringProperty(name="Last Preview", subtype="FILE_PATH")
 
 
 def register():

@@ -2,7 +2,7 @@
 
 import bpy
 
-from ..blender_state import render_size
+from ..blender_state import PREVIEW_IMAGE, render_size
 from ..job_spec import DiffusionSpec, StyleSpec
 
 
@@ -32,6 +32,7 @@ def draw_shot_settings(layout, context):
     layout.prop(settings, "output_dir")
     row = layout.row(align=True)
     row.operator("diffsynth.render_passes", icon="RENDERLAYERS")
+    row.operator("diffsynth.preview_frame", icon="IMAGE_DATA")
     row.operator("diffsynth.stylize", icon="SHADERFX")
     if wm.diffsynth_running:
         layout.progress(factor=wm.diffsynth_progress, text=wm.diffsynth_stage)
@@ -44,6 +45,10 @@ def draw_shot_settings(layout, context):
         row = layout.row()
         row.label(text=bpy.path.basename(settings.last_output.rstrip("/\\")), icon="SEQUENCE")
         row.operator("wm.path_open", text="Open Folder", icon="FILE_FOLDER").filepath = settings.last_output
+    image = bpy.data.images.get(PREVIEW_IMAGE)
+    if image is not None and settings.last_preview:
+        layout.template_icon(icon_value=image.preview_ensure().icon_id, scale=8.0)
+        layout.label(text=f"Preview: {bpy.path.basename(settings.last_preview)}", icon="IMAGE_DATA")
     layout.operator("diffsynth.check_engine", icon="SYSTEM")
     if wm.diffsynth_engine_status:
         layout.label(text=wm.diffsynth_engine_status)
