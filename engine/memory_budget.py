@@ -8,8 +8,6 @@ anyway, so a wrong guess costs time, not the render.
 import ctypes
 import sys
 
-import torch
-
 # Bytes of activations per latent pixel, per unit of the UNet's first width, per batch row
 # and byte of dtype, for the UNet and two ControlNets together. Measured on the CPU (fp32,
 # SD1.5-sized, guidance, cross-frame attention; peak resident memory): 16 at 256², 23 at 512²
@@ -21,6 +19,8 @@ CPU_BUDGET_CAP = 8 << 30
 
 def frames_per_batch(settings, unet_config, height, width, dtype, device, count):
     """``settings.batch_frames`` if set, else as many frames as fit half the free memory."""
+    import torch  # here: ``return_freed_memory`` is for runs with no torch too
+
     if settings.batch_frames:
         return min(settings.batch_frames, count)
     rows = 2 if settings.guidance_scale > 1 else 1
@@ -34,6 +34,8 @@ def frames_per_batch(settings, unet_config, height, width, dtype, device, count)
 def free_bytes(device):
     """Memory free for activations on ``device`` (CUDA: what the driver reports; otherwise the
     system's available memory, capped at 8 GiB)."""
+    import torch
+
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.mem_get_info(device)[0]
