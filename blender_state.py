@@ -66,20 +66,22 @@ def shot_folder(scene, settings):
     return Path(bpy.path.abspath(base)) / bpy.path.clean_name(scene.name)
 
 
-def shot_request(context, folder=None, frame=None):
+def shot_request(context, folder=None, frame=None, style=False):
     """The checked ``ShotRequest`` for the context's scene (its files in ``folder``, default the
     shot's folder), or with ``frame``, for a preview of that frame alone (painted on its own, as
-    a Stylize without smoothing paints it); raises ``RequestError``."""
+    a Stylize without smoothing paints it); ``style``: with the style painter's settings, whichever
+    painter is chosen (a style gallery). Raises ``RequestError``."""
     scene = context.scene
     settings = scene.diffsynth
     frame_range = ((scene.frame_start, scene.frame_end) if settings.use_scene_range
                    else (settings.frame_start, settings.frame_end))
     if frame is not None:
-        request = shot_request(context, folder)
+        request = shot_request(context, folder, style=style)
         return dataclasses.replace(request, frames=[frame], spec=dataclasses.replace(
             request.spec.without_smoothing(), first_frame=frame))
     prefs = get_preferences(context)
-    painter = {StyleSpec.kind: _style_spec, DiffusionSpec.kind: _diffusion_spec}[settings.painter](settings)
+    painter = {StyleSpec.kind: _style_spec, DiffusionSpec.kind: _diffusion_spec}[
+        StyleSpec.kind if style else settings.painter](settings)
     return check_request(name=scene.name, has_camera=scene.camera is not None, frame_range=frame_range,
                          size=_wanted_size(scene, settings),
                          folder=folder or shot_folder(scene, settings), model=_model_choice(settings, context),

@@ -108,6 +108,12 @@ def style_weights(spec: int | str) -> dict[int, float]:
     return weights
 
 
+def style_thumbnail(index: int) -> str:
+    """The file name of built-in style ``index``'s thumbnail (the sample shot's in
+    ``assets/styles``, a scene's in its style gallery)."""
+    return f"style_{index:02d}.png"
+
+
 def enum_items(choices: dict[str, Choice]) -> list[tuple[str, str, str]]:
     """``(identifier, label, description)`` of each choice: the items of a Blender EnumProperty."""
     return [(name, choice.label, choice.description) for name, choice in choices.items()]

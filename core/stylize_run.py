@@ -37,6 +37,7 @@ from .job_file import reserve_version, shot_job, write_job
 
 PASSES_SHARE = 0.2  # of the progress bar
 PREVIEW_FOLDER = "preview"  # in the shot folder: the last Preview Frame's painted frame
+GALLERY_FOLDER = "gallery"  # in the shot folder: the last Style Gallery's thumbnails
 POLL_S = 0.1
 KILL_AFTER_S = STOP_GRACE_S + 5  # an engine still running this long after a cancel is killed
 
@@ -50,8 +51,8 @@ class BlenderSteps:
     the frames of ``folder`` as a strip; returns a sentence saying where it went.
     ``report(stage, fraction)``: the stage text and fraction done changed. ``notes``: a list
     ``render_passes`` adds a line to for anything the user should know (a damaged cached EXR
-    rendered again). ``show_preview(picture)``: show a preview's painted frame (a PNG); returns
-    a sentence saying where it is.
+    rendered again). ``show_preview(picture)``: show a preview's painted frame (a PNG);
+    ``show_gallery(folder)``: show a gallery's thumbnails; each returns a sentence saying where.
     """
 
     render_passes: Callable
@@ -59,15 +60,17 @@ class BlenderSteps:
     report: Callable = lambda stage, fraction: None
     notes: list = dataclasses.field(default_factory=list)
     show_preview: Callable = lambda picture: f"Preview in {picture}"
+    show_gallery: Callable = lambda folder: f"Gallery in {folder}"
 
 
 class StylizeRun:
     """States: 'passes', 'engine', then 'done', 'failed' or 'cancelled' (``message`` says why).
     ``preview``: paint the request's one frame into the shot folder's ``preview`` folder and show
-    it, instead of a new version and a strip."""
+    it, instead of a new version and a strip; ``gallery``: paint it in every built-in style into
+    its ``gallery`` folder and show those as the style picker's thumbnails."""
 
-    def __init__(self, request, blender, preview=False):
-        self.request, self.blender, self.preview = request, blender, preview
+    def __init__(self, request, blender, preview=False, gallery=False):
+        self.request, self.blender, self.preview, self.gallery = request, blender, preview or gallery, gallery
         self.state, self.message, self.error_kind = "passes", "", ""
         self.fraction, self.stage = 0.0, "Rendering passes"
         self.rendered, self.output, self.version, self.cancel_file = 0, None, None, None
@@ -128,7 +131,8 @@ class StylizeRun:
 
     def _start_engine(self):
         if self.preview:
-            self.output, job_path = self.request.folder / PREVIEW_FOLDER, self.request.folder / "jobs" / "preview.json"
+            name = GALLERY_FOLDER if self.gallery else PREVIEW_FOLDER
+            self.output, job_path = self.request.folder / name, self.request.folder / "jobs" / f"{name}.json"
         else:
             self.version, job_path = reserve_version(self.request.folder)
             self.output = self.request.folder / f"stylized_v{self.version:03d}"
@@ -138,7 +142,8 @@ class StylizeRun:
         path = write_job(job, job_path)
         self.cancel_file = cancel_file(path)
         self._process = start_engine(self.request.python, "run", str(path), "--progress", "jsonl",
-                                     "--stop-with-stdin", packages=self.request.packages)
+                                     "--stop-with-stdin", *(["--gallery"] if self.gallery else []),
+                                     packages=self.request.packages)
         atexit.register(self._stop_engine)  # quitting Blender mid-run must not leave the engine running
         self._stdout_pump = threading.Thread(target=_pump, args=(self._process.stdout, self._events.put), daemon=True)
         self._stdout_pump.start()
@@ -187,7 +192,9 @@ class StylizeRun:
                       event.message + (f": {problems}" if problems else ""))
 
     def _finish(self):
-        if self.preview:
+        if self.gallery:
+            message = self.blender.show_gallery(self.output)
+        elif self.preview:
             message = self.blender.show_preview(self.output / frame_name(self.request.frames[0]))
         else:
             name = strip_name(self.request.name, self.request.label, self.version)

@@ -41,6 +41,9 @@ def add_command(commands):
     parser.add_argument("--chunk", metavar="K/N", type=_chunk_argument,
                         help="render only chunk K of the N the job's chunks field splits the shot into, into "
                              f"OUTPUT/{CHUNKS_FOLDER}/chunk_K (then: engine stitch JOB)")
+    parser.add_argument("--gallery", action="store_true",
+                        help="paint the job's first frame in every built-in style (and its style image) as "
+                             "thumbnails into OUTPUT, instead of the shot (a style job)")
     parser.add_argument("--stop-with-stdin", action="store_true",
                         help="stop as on SIGTERM when stdin closes: for a program that starts the engine with a "
                              "pipe as its stdin, so that the engine never outlives it")
@@ -89,7 +92,12 @@ def run(args):
                 else None
         else:
             part, anchor = dataclasses.replace(job, output=partial), None
-        names, seconds, notes = _render(part, events, stop, anchor)
+        if args.gallery:
+            from .style_gallery import paint_gallery
+
+            names, seconds, notes = paint_gallery(part, events, stop, lambda: _derive(part, events, stop))
+        else:
+            names, seconds, notes = _render(part, events, stop, anchor)
         return events.done(replace_folder(partial, folder), names, seconds, notes)
 
     count = chunk.stop - chunk.start if chunk else len(job.guides[0])
@@ -117,7 +125,6 @@ def _render(job, events, stop, anchor=None):
     from .progress import StageClock
     from .shot_inputs import read_inputs
 
-    _quiet_libraries()
     started = time.perf_counter()
     clock = StageClock()
     events.estimate.clock = clock
@@ -204,6 +211,7 @@ def _diffuse(job, shot, clock, events, stop, anchor_controls=None):
     from .models import load_components
     from .pipeline import DiffSynthPipeline
 
+    _quiet_libraries()
     controls = shot.controls
     settings = dataclasses.replace(job.settings, blend=shot.blend)
     if anchor_controls is not None:
@@ -233,7 +241,6 @@ def _paint(job, shot, clock, events, stop, anchor_controls=None):
 
     from ..shot.base_images import base_image
     from ..shot.frames import Frames
-    from .deflicker import PatchBlender
     from .style_painter import StylePainter
 
     settings, guides = job.settings, shot.guides
@@ -249,6 +256,8 @@ def _paint(job, shot, clock, events, stop, anchor_controls=None):
 
     frames = Frames(len(guides), (*guides.shape[1:3], 3), paint)
     if settings.final_smoothing:
+        from .deflicker import PatchBlender  # torch: only for a blend
+
         blender = PatchBlender.for_shot(guides, shot.blend, shot.flows, keep_fields=False)
         frames = clock.charged(blender.stream(frames, _stage_progress(events, "blend", job.steps, stop)), "blend")
     else:

@@ -21,7 +21,7 @@ class StylizeOperator(TimedModal):
 
     POLL_S = 0.1
     _run = None
-    preview = False
+    preview = gallery = False
 
     @classmethod
     def poll(cls, context):
@@ -45,7 +45,7 @@ class StylizeOperator(TimedModal):
             self.report({"WARNING"}, note)
         report = StagePrinter() if bpy.app.background else _show_progress(context)
         steps = blender_steps(context.scene, request.size, report)
-        self._run = StylizeRun(request, steps, preview=self.preview)
+        self._run = StylizeRun(request, steps, preview=self.preview, gallery=self.gallery)
         wm.diffsynth_running, wm.diffsynth_progress, wm.diffsynth_stage = True, 0.0, self._run.stage
         return True
 
@@ -105,6 +105,18 @@ class DIFFSYNTH_OT_preview_frame(StylizeOperator, bpy.types.Operator):
         return shot_request(context, frame=self.frame if chosen else context.scene.frame_current)
 
 
+class DIFFSYNTH_OT_style_gallery(StylizeOperator, bpy.types.Operator):
+    """Paint the current frame in every built-in style (and the style image, if one is chosen) and
+    show those as the style picker's thumbnails for this scene"""
+
+    bl_idname = "diffsynth.style_gallery"
+    bl_label = "Paint Styles on This Frame"
+    gallery = True
+
+    def _request(self, context):
+        return shot_request(context, frame=context.scene.frame_current, style=True)
+
+
 def blender_steps(scene, size, report):
     """What a ``StylizeRun`` asks of Blender, done on ``scene`` at ``size``."""
 
@@ -124,8 +136,12 @@ def blender_steps(scene, size, report):
         scene.diffsynth.last_preview = str(picture)
         return f"Preview {picture.name} in image {image.name!r} (Image Editor)"
 
+    def show_gallery(folder):
+        scene.diffsynth.gallery_dir = str(folder)
+        return f"The style picker shows the styles on frame {scene.frame_current} ({folder})"
+
     return BlenderSteps(render_passes=render, add_strip=add_strip, report=report, notes=notes,
-                        show_preview=show_preview)
+                        show_preview=show_preview, show_gallery=show_gallery)
 
 
 def show_picture(name, picture):

@@ -128,6 +128,8 @@ class DiffSynthShotSettings(bpy.types.PropertyGroup):
                                          description="Folder for passes, jobs and stylized frames")
     last_output: bpy.props.StringProperty(name="Last Result", subtype="DIR_PATH")
     last_preview: bpy.props.StringProperty(name="Last Preview", subtype="FILE_PATH")
+    gallery_dir: bpy.props.StringProperty(name="Style Gallery", subtype="DIR_PATH",
+                                          description="The styles painted on this scene: the picker's thumbnails")
 
 
 def register():

@@ -59,6 +59,7 @@ def draw_style_settings(layout, settings):
     layout.row().prop(settings, "style_source", expand=True)
     if settings.style_source == "BUILTIN":
         layout.template_icon_view(settings, "style", show_labels=True, scale=5.0, scale_popup=4.0)
+        layout.operator("diffsynth.style_gallery", icon="IMGDISPLAY")
     elif settings.style_source == "MIX":
         layout.prop(settings, "style_mix")
     else:

@@ -91,3 +91,24 @@ def test_a_preview_beside_a_running_stylize_leaves_both_intact(project):
     assert sorted(p.name for p in (shot_folder / "stylized_v001").glob("frame_*.png")) == \
         [f"frame_{frame:04d}.png" for frame in range(5, 9)]
     assert np.abs(_pixels(out) - _painted_by_the_engine(shot_folder, 8)).max() <= 1 / 255 + 1e-6
+
+
+def test_the_style_gallery_paints_this_frame_in_every_style_for_the_picker(blender, tmp_path):
+    from diffsynth_render.panels import style_previews
+
+    scene = conftest.build_shot(blender, tmp_path / "out")
+    scene.diffsynth.painter = "diffusion"  # the gallery paints the style painter's styles whatever is chosen
+    scene.diffsynth.style_source, scene.diffsynth.style_image = "IMAGE", str(style_previews.thumbnail_path(7))
+    scene.frame_current = 6
+    sample = style_previews.style_items(scene.diffsynth, blender.context)
+    assert blender.ops.diffsynth.style_gallery() == {"FINISHED"}
+    gallery = tmp_path / "out" / "Scene" / "gallery"
+    assert Path(scene.diffsynth.gallery_dir) == gallery
+    assert sorted(p.name for p in gallery.glob("*.png")) == [f"style_{i:02d}.png" for i in range(26)] + \
+        ["style_image.png"]
+    shot_folder = tmp_path / "out" / "Scene"
+    assert np.abs(_pixels(gallery / "style_19.png") - _painted_by_the_engine(shot_folder, 6)).max() <= 1 / 255 + 1e-6
+    items = style_previews.style_items(scene.diffsynth, blender.context)
+    assert len(items) == 26 and items is not sample  # this scene's thumbnails, not the sample shot's
+    assert [item[0] for item in items] == [item[0] for item in sample]
+    assert not list(shot_folder.glob("stylized_v*")) and strips(scene) == []

@@ -4,6 +4,7 @@ networks (ONNX on the CPU), their checks, cancel, and the base images they start
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -185,7 +186,8 @@ def test_style_weights_refuse_what_is_not_a_style(spec, message):
     (["--style", "30"], "style 30 does not exist"), (["--style", "3:x"], "is not a style number or a mix"),
     (["--style-image", "/no/such/picture.png"], "/no/such/picture.png does not exist"),
     (["--strength", "1.5"], "'1.5' is not a number from 0 to 1"), (["--painter", "oil"], "invalid choice: 'oil'"),
-    (["--style", "3", "--style-image", __file__], "not allowed with argument"),
+    (["--style", "3", "--style-image", str(Path(__file__).parent.parent / "assets" / "styles" / "style_00.png")],
+     "not allowed with argument"),
     (["--keyframes", "every:0"], "write every:K"),
 ])
 def test_the_cli_refuses_bad_style_arguments(tmp_path, args, message):
