@@ -16,6 +16,7 @@ from .job_spec import ControlSpec, DiffusionSpec, Smoothing, StyleSpec
 
 ADDON_PACKAGE = __package__  # e.g. ``bl_ext.user_default.diffsynth_render``
 PREVIEW_IMAGE = "DiffSynth Preview"  # the image showing the last Preview Frame
+STEP_IMAGE = "DiffSynth Step"  # the image showing a running diffusion's estimate of its first frame
 
 
 def get_preferences(context):

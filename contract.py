@@ -132,6 +132,12 @@ def cancel_file(job: str | os.PathLike) -> Path:
     return Path(job).with_suffix(".cancel")
 
 
+def step_preview_file(job: str | os.PathLike) -> Path:
+    """Where the engine running the job in the file ``job`` puts its step previews: beside it,
+    ``job_v001.json`` → ``job_v001.step.png``."""
+    return Path(job).with_suffix(".step.png")
+
+
 def pass_stamp(exr: str | os.PathLike) -> Path:
     """The fingerprint file beside a cached pass EXR (``frame_0001.exr`` → ``frame_0001.json``):
     without it the EXR is rendered again."""
@@ -358,7 +364,17 @@ class Failure:
     problems: list = dataclasses.field(default_factory=list)
 
 
-EVENTS = {"progress": Progress, "done": Done, "error": Failure}
+@dataclasses.dataclass(frozen=True)
+class StepPreview:
+    """The diffusion painter's estimate of the shot's first frame after ``step`` of ``steps``,
+    in the PNG ``picture`` (``step_preview_file``: overwritten by the next one)."""
+
+    picture: str
+    step: int
+    steps: int
+
+
+EVENTS = {"progress": Progress, "done": Done, "error": Failure, "step-preview": StepPreview}
 
 
 def event_line(event: Progress | Done | Failure) -> str:

@@ -28,9 +28,11 @@ from ..contract import (
     Done,
     Failure,
     Progress,
+    StepPreview,
     cancel_file,
     frame_name,
     parse_event,
+    step_preview_file,
 )
 from .engine_process import start_engine
 from .job_file import reserve_version, shot_job, write_job
@@ -53,6 +55,8 @@ class BlenderSteps:
     ``render_passes`` adds a line to for anything the user should know (a damaged cached EXR
     rendered again). ``show_preview(picture)``: show a preview's painted frame (a PNG);
     ``show_gallery(folder)``: show a gallery's thumbnails; each returns a sentence saying where.
+    ``show_step(picture, step, steps)``: show the diffusion painter's estimate of the first frame
+    after ``step`` of ``steps`` (a PNG, overwritten by the next).
     """
 
     render_passes: Callable
@@ -61,6 +65,7 @@ class BlenderSteps:
     notes: list = dataclasses.field(default_factory=list)
     show_preview: Callable = lambda picture: f"Preview in {picture}"
     show_gallery: Callable = lambda folder: f"Gallery in {folder}"
+    show_step: Callable = lambda picture, step, steps: None
 
 
 class StylizeRun:
@@ -181,6 +186,8 @@ class StylizeRun:
     def _handle(self, event):
         if isinstance(event, Progress):
             self._set_stage(progress_text(event), PASSES_SHARE + (1 - PASSES_SHARE) * event.fraction)
+        elif isinstance(event, StepPreview):
+            self.blender.show_step(event.picture, event.step, event.steps)
         elif isinstance(event, Done):
             self._process.wait()
             self._finish()
@@ -213,6 +220,7 @@ class StylizeRun:
             atexit.unregister(self._stop_engine)
             self._process.stdin.close()
             self.cancel_file.unlink(missing_ok=True)
+            step_preview_file(self.cancel_file).unlink(missing_ok=True)
 
     def _stop_engine(self):
         if self._process.poll() is None:

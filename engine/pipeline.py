@@ -14,6 +14,7 @@ from . import attention, latents
 from .memory_budget import frames_per_batch
 
 MAX_TOKENS = 77
+STEP_PREVIEWS = 5  # about this many step previews a render, when asked for
 
 
 class DiffSynthPipeline:
@@ -33,7 +34,8 @@ class DiffSynthPipeline:
         return torch.stack(frames)
 
     @torch.no_grad()
-    def stream(self, settings, controls, guides=None, flows=None, deflicker=None, progress=None, anchor=False):
+    def stream(self, settings, controls, guides=None, flows=None, deflicker=None, progress=None, anchor=False,
+               step_preview=None):
         """Each stylized frame in order, as (index, (H, W, 3) float32 in [0, 1] on the CPU).
 
         ``controls``: ControlNet name → control images, (N, 3, H, W) in [0, 1] or
@@ -48,6 +50,8 @@ class DiffSynthPipeline:
         ``anchor``: the first control frame is the anchor of a longer shot this is a chunk of,
         not a frame to render: it is denoised alongside, attends to itself only, and every frame
         attends to it; it is neither blended nor returned (``guides`` and ``flows`` leave it out).
+        ``step_preview(step, frame)``: called every few steps (``STEP_PREVIEWS`` a render) with
+        the first frame's current estimate x̂0, decoded: (H, W, 3) in [0, 1] on the CPU.
         """
         report = progress or (lambda *args: None)
         controls = {name: as_control_frames(images) for name, images in controls.items()}
@@ -69,6 +73,9 @@ class DiffSynthPipeline:
         try:
             for step, timestep in enumerate(scheduler.timesteps):
                 noise = self._predict(noisy, timestep, step, settings, prompts, controls, report)
+                if step_preview is not None and (step + 1) % max(settings.steps // STEP_PREVIEWS, 1) == 0 \
+                        and step + 1 < settings.steps:
+                    step_preview(step, self._estimate(noisy[own][:1], noise[own][:1], timestep))
                 if step in settings.smoothing_steps:
                     noise[own] = self._smooth(noisy[own], noise[own], timestep, settings, deflicker, report, step)
                 noisy = scheduler.step(noise, timestep, noisy).prev_sample
@@ -151,6 +158,12 @@ class DiffSynthPipeline:
             negative, positive = noise.chunk(2)
             noise = negative + settings.guidance_scale * (positive - negative)
         return noise
+
+    def _estimate(self, noisy, noise, timestep):
+        """The first frame's estimate x̂0 at ``timestep``, decoded: (H, W, 3) in [0, 1] on the CPU."""
+        alpha_bar = self.parts.scheduler.alphas_cumprod[int(timestep)].to(self.device, torch.float32)
+        x0 = latents.x0_from_noise(noisy.float(), noise.float(), alpha_bar).to(self.dtype)
+        return latents.to_unit(latents.decode(self.parts.vae, x0, len(x0)))[0].clamp(0, 1).cpu()
 
     def _smooth(self, noisy, noise, timestep, settings, deflicker, report, step):
         """ε̄ for the blended video at this step (Alg. 1, lines 4–8)."""

@@ -21,6 +21,7 @@ from ..contract import (
     Exit,
     Failure,
     Progress,
+    StepPreview,
     event_line,
     first_line,
     free_space,
@@ -186,6 +187,11 @@ class Events:
 
             self._bar = self._bar or ProgressBar(self.command)
             self._bar(round(self.fraction * 1000), 1000)
+
+    def step_preview(self, picture, step, steps):
+        """Say a step preview is in ``picture`` (JSON lines only: a program shows it)."""
+        if self.jsonl:
+            self._emit(StepPreview(str(picture), step, steps))
 
     def done(self, output, names, seconds, notes=()):
         """Report the frames written (``notes``: what was left out, shown on a terminal; result.json

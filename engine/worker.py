@@ -228,8 +228,17 @@ def _diffuse(job, shot, clock, events, stop, anchor_controls=None):
         clock.mark(stage)
         events.progress(stage, step, steps, done, total)
 
+    def step_preview(step, frame):
+        from ..contract import atomic_path, step_preview_file
+        from .image_sequences import write_png
+
+        with atomic_path(step_preview_file(job.path)) as partial:
+            write_png(partial, frame.numpy())
+        events.step_preview(step_preview_file(job.path), step + 1, settings.steps)
+
     frames = clock.charged(pipeline.stream(settings, controls, shot.guides, shot.flows, progress=progress,
-                                           anchor=anchor_controls is not None))
+                                           anchor=anchor_controls is not None,
+                                           step_preview=step_preview if events.jsonl else None))
     return frames, {"device": str(device), "dtype": str(dtype).replace("torch.", ""), "models": parts.origin,
                     "model_hashes": parts.hashes}
 

@@ -5,7 +5,7 @@ import time
 
 import bpy
 
-from ..blender_state import PREVIEW_IMAGE, shot_request
+from ..blender_state import PREVIEW_IMAGE, STEP_IMAGE, shot_request
 from ..contract import RESULT_FILE
 from ..core.request import RequestError
 from ..core.stylize_run import BlenderSteps, StylizeRun
@@ -136,12 +136,17 @@ def blender_steps(scene, size, report):
         scene.diffsynth.last_preview = str(picture)
         return f"Preview {picture.name} in image {image.name!r} (Image Editor)"
 
+    def show_step(picture, step, steps):
+        image = show_picture(STEP_IMAGE, picture)
+        if not bpy.app.background:
+            image.preview_ensure().reload()  # the panel's thumbnail follows at its next redraw
+
     def show_gallery(folder):
         scene.diffsynth.gallery_dir = str(folder)
         return f"The style picker shows the styles on frame {scene.frame_current} ({folder})"
 
     return BlenderSteps(render_passes=render, add_strip=add_strip, report=report, notes=notes,
-                        show_preview=show_preview, show_gallery=show_gallery)
+                        show_preview=show_preview, show_gallery=show_gallery, show_step=show_step)
 
 
 def show_picture(name, picture):

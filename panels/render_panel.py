@@ -1,8 +1,10 @@
 """The DiffSynth panels: Properties › Output and the 3D Viewport's sidebar (tab "DiffSynth")."""
 
+import os
+
 import bpy
 
-from ..blender_state import PREVIEW_IMAGE, render_size
+from ..blender_state import PREVIEW_IMAGE, STEP_IMAGE, render_size
 from ..job_spec import DiffusionSpec, StyleSpec
 
 
@@ -36,6 +38,9 @@ def draw_shot_settings(layout, context):
     row.operator("diffsynth.stylize", icon="SHADERFX")
     if wm.diffsynth_running:
         layout.progress(factor=wm.diffsynth_progress, text=wm.diffsynth_stage)
+        step = bpy.data.images.get(STEP_IMAGE)
+        if step is not None and os.path.isfile(bpy.path.abspath(step.filepath)):
+            layout.template_icon(icon_value=step.preview_ensure().icon_id, scale=8.0)
         layout.operator("diffsynth.cancel", icon="CANCEL")
     elif wm.diffsynth_stage:
         layout.label(text=wm.diffsynth_stage)

@@ -30,6 +30,7 @@ class FakeBlender:
 
     def __init__(self, fail_at=None):
         self.strips, self.reports, self.rendered, self.fail_at = [], [], [], fail_at
+        self.step_previews = []
 
     def render_passes(self, frame, folder):
         if frame == self.fail_at:
@@ -42,8 +43,15 @@ class FakeBlender:
         self.strips.append((folder, name, first_frame))
         return f"strip {name!r}"
 
+    def show_step(self, picture, step, steps):
+        from PIL import Image
+
+        with Image.open(picture) as image:  # there when it is shown
+            self.step_previews.append((step, steps, image.size))
+
     def steps(self):
-        return BlenderSteps(self.render_passes, self.add_strip, lambda stage, fraction: self.reports.append(stage))
+        return BlenderSteps(self.render_passes, self.add_strip, lambda stage, fraction: self.reports.append(stage),
+                            show_step=self.show_step)
 
 
 def test_a_stylize_runs_through_fake_blender_steps(tmp_path):
@@ -55,6 +63,8 @@ def test_a_stylize_runs_through_fake_blender_steps(tmp_path):
     assert (name, first, run.message) == ("Shot 10: a paper lantern v001", 5, f"strip {name!r}")
     assert sorted(p.name for p in folder.glob("frame_*.png")) == [frame_name(f) for f in (5, 6, 7)]
     assert blender.reports[:3] == ["Passes 1/3", "Passes 2/3", "Passes 3/3"]
+    assert blender.step_previews == [(1, 2, (64, 64))]  # the first frame's estimate after step 1 of 2
+    assert not list((request.folder / "jobs").glob("*.step.png"))  # gone with the run
     assert any(stage.startswith("Preparing inputs") for stage in blender.reports)
     assert any(stage.startswith("Denoise step") for stage in blender.reports)
     derived = request.passes_folder

@@ -62,6 +62,16 @@ def test_run_writes_frames_result_and_monotone_progress(job):
     assert {"read", "load", "denoise", "decode", "blend", "encode", "write", "total"} <= set(result["timings_s"])
 
 
+def test_the_first_frames_estimate_is_shown_every_few_steps(job):
+    path, _ = job
+    status, events = run_engine(path)
+    assert status == 0, events[-1]
+    previews = [e for e in events if e["event"] == "step-preview"]
+    assert [(e["step"], e["steps"]) for e in previews] == [(1, 4), (2, 4), (3, 4)]  # every step of 4; not the last
+    assert {e["picture"] for e in previews} == {str(path.with_suffix(".step.png"))}
+    assert cv2.imread(previews[-1]["picture"]).shape == (SIZE, SIZE, 3)
+
+
 def _cancel_run(job, on_step, cancel):
     """Run ``job`` with 20 steps, call ``cancel(process)`` at step ``on_step``; (status, events after)."""
     path, raw = job

@@ -32,6 +32,7 @@ def test_stylize_adds_a_strip_that_survives_save_and_reload(shot):
     (strip,) = strips(scene)
     assert len(strip.elements) == FRAMES and first_and_length(strip) == (5, FRAMES)
     assert strip.name.startswith("Scene: a stone tower v001")
+    assert bpy.data.images.get("DiffSynth Step") is not None  # the first frame's estimate was shown on the way
     folder = Path(scene.diffsynth.last_output)
     assert sorted(p.name for p in folder.glob("frame_*.png")) == [f"frame_{f:04d}.png" for f in range(5, 9)]
     assert (folder / "result.json").is_file()
