@@ -1,5 +1,6 @@
 """Whether an OpenEXR file is whole, read with the standard library alone (Blender's Python has
-no OpenEXR module): its headers parse, and every chunk its offset tables name lies inside the file.
+no OpenEXR module): its headers parse, every chunk its offset tables name starts inside the file,
+and the last of them ends inside it.
 
 OpenEXR writes a file's offset tables last, when it closes the file, so a write cut short (a full
 disk, a killed process) leaves zeros or offsets past the end; a copy cut short loses chunks. Both
@@ -46,20 +47,23 @@ def _whole(file, size):
     # A chunk: (part number if multipart), a tile's 4 ints or a scanline's y, then its data size
     # (deep chunks: two 64-bit sizes and the packed data after a 64-bit offset table size).
     deep = bool(version & DEEP)
+    # Every offset must lie inside the file; the chunk that starts last must end inside it too (a
+    # cut anywhere leaves that one short): one read a part, not one a chunk (25 ms a 1080p pass EXR
+    # when every chunk was read, 24 000 chunks for 240 cached frames).
     for part, table in enumerate(tables):
+        if not table or not all(0 < offset < size for offset in table):
+            return False
         tiled = headers[part].get(b"type", b"tiledimage" if version & TILED else b"scanlineimage").startswith(b"tiled")
         lead = 4 * multipart + (16 if tiled else 4)
-        for offset in table:
-            if not 0 < offset < size:
-                return False
-            file.seek(offset + lead)
-            if deep:
-                table_size, packed, _ = struct.unpack("<qqq", file.read(24))
-                end = offset + lead + 24 + table_size + packed
-            else:
-                end = offset + lead + 4 + struct.unpack("<i", file.read(4))[0]
-            if end > size:
-                return False
+        last = max(table)
+        file.seek(last + lead)
+        if deep:
+            table_size, packed, _ = struct.unpack("<qqq", file.read(24))
+            end = last + lead + 24 + table_size + packed
+        else:
+            end = last + lead + 4 + struct.unpack("<i", file.read(4))[0]
+        if end > size:
+            return False
     return True
 
 
