@@ -114,7 +114,8 @@ def _diffusion_spec(settings):
     return DiffusionSpec(prompt=settings.prompt, negative_prompt=settings.negative_prompt, preset=settings.preset,
                          steps=settings.steps or None, guidance_scale=settings.guidance_scale, seed=settings.seed,
                          controls={"depth": ControlSpec(weight=settings.depth_weight),
-                                   "softedge": ControlSpec(weight=settings.softedge_weight)})
+                                   "softedge": ControlSpec(weight=settings.softedge_weight)},
+                         image_strength=round(settings.image_strength, 4), base_image=settings.base_image)
 
 
 def _model_choice(settings, context):

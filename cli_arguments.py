@@ -38,11 +38,15 @@ def add_shot_options(parser):
     parser.add_argument("--strength", type=number_within(**limits(StyleSpec, "strength")),
                         help="style painter: 0 (the base image) to 1 (fully painted)")
     parser.add_argument("--keep-colors", action="store_true", help="style painter: keep the base image's colours")
-    parser.add_argument("--base", choices=BASE_IMAGES, help="style painter: the picture each frame is painted from")
+    parser.add_argument("--base", choices=BASE_IMAGES, help="the picture each frame is painted from (style painter) or "
+                        "starts from (diffusion painter, with --image-strength below 1)")
     parser.add_argument("--prompt", help="the prompt (default: the one saved in the file)")
     parser.add_argument("--negative", help="the negative prompt")
     parser.add_argument("--model", type=model_source, help="tiny, a diffusers folder, an SD1.5 checkpoint file or a "
                         "Hugging Face id (owner/name)")
+    parser.add_argument("--image-strength", type=number_within(**limits(DiffusionSpec, "image_strength")),
+                        help="diffusion painter: 1 starts from pure noise; below 1, from the base image noised this "
+                             "far (img2img)")
     parser.add_argument("--preset", choices=PRESETS)
     parser.add_argument("--steps", type=bounded(*limits(DiffusionSpec, "steps").values()),
                         help="denoising steps (default: the preset's)")

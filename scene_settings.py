@@ -42,6 +42,8 @@ def set_painter(settings, args):
         settings.keep_colors = True
     if args.base:
         settings.base_image = args.base
+    if args.image_strength is not None:
+        settings.image_strength = args.image_strength
 
 
 def set_style(settings, style):

@@ -39,7 +39,8 @@ class ControlSettings:
 
 @dataclasses.dataclass(frozen=True)
 class DiffusionSettings:
-    """How to render a shot: prompt, guidance, ControlNets, smoothing and batching."""
+    """How to render a shot: prompt, guidance, ControlNets, smoothing, batching and where the loop
+    starts (``strength``)."""
 
     prompt: str
     negative_prompt: str = default(DiffusionSpec, "negative_prompt")
@@ -53,6 +54,7 @@ class DiffusionSettings:
     cross_frame: CrossFrameSettings = CrossFrameSettings()
     batch_frames: int = 0  # frames per model call; 0: as many as fit in half the free memory
     vae_frames: int = 4  # frames per VAE call
+    strength: float = default(DiffusionSpec, "image_strength")  # below 1: start from the base images
 
     def __post_init__(self):
         if self.steps < 1:
@@ -62,6 +64,14 @@ class DiffusionSettings:
             raise ValueError(f"smoothing steps {bad} lie outside the {self.steps} steps (0 to {self.steps - 1})")
         if self.batch_frames < 0 or self.vae_frames < 1:
             raise ValueError("batch_frames must be ≥ 0 (0: automatic) and vae_frames ≥ 1")
+        if not 0 <= self.strength <= 1:
+            raise ValueError(f"strength must be between 0 and 1, not {self.strength}")
+
+    @property
+    def first_step(self):
+        """The step the loop starts at: 0 from pure noise (strength 1), else from the base images
+        noised to ``strength`` of the way (at least the last step is run)."""
+        return 0 if self.strength >= 1 else self.steps - max(1, int(self.steps * self.strength))  # as diffusers
 
     @property
     def smoothing(self):

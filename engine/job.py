@@ -275,7 +275,7 @@ class _Checker:
                 smoothing_steps=schedule.smoothing_steps if smoothing.steps is None else smoothing.steps,
                 final_smoothing=self.spec.final_smoothing(), blend=blend,
                 cross_frame=CrossFrameSettings(painter.cross_frame.enabled, painter.cross_frame.neighbours),
-                batch_frames=painter.batch_frames)
+                batch_frames=painter.batch_frames, strength=painter.image_strength)
         except ValueError as error:
             self.problem("smoothing.steps", str(error))
             return None

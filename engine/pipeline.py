@@ -9,7 +9,7 @@ same noise, and self-attention looks across frames (``attention``).
 
 import torch
 
-from ..shot.frames import Frames, Recent
+from ..shot.frames import Frames, Recent, as_frames
 from . import attention, latents
 from .memory_budget import frames_per_batch
 
@@ -28,14 +28,16 @@ class DiffSynthPipeline:
         self.frame_size = None  # (H, W) of the current render's frames
 
     @torch.no_grad()
-    def __call__(self, settings, controls, guides=None, flows=None, deflicker=None, progress=None, anchor=False):
+    def __call__(self, settings, controls, guides=None, flows=None, deflicker=None, progress=None, anchor=False,
+                 start=None):
         """Stylized frames (N, H, W, 3) float32 in [0, 1] on the CPU: ``stream``'s frames, gathered."""
-        frames = [frame for _, frame in self.stream(settings, controls, guides, flows, deflicker, progress, anchor)]
+        frames = [frame for _, frame in self.stream(settings, controls, guides, flows, deflicker, progress, anchor,
+                                                    start=start)]
         return torch.stack(frames)
 
     @torch.no_grad()
     def stream(self, settings, controls, guides=None, flows=None, deflicker=None, progress=None, anchor=False,
-               step_preview=None):
+               step_preview=None, start=None):
         """Each stylized frame in order, as (index, (H, W, 3) float32 in [0, 1] on the CPU).
 
         ``controls``: ControlNet name → control images, (N, 3, H, W) in [0, 1] or
@@ -52,6 +54,9 @@ class DiffSynthPipeline:
         attends to it; it is neither blended nor returned (``guides`` and ``flows`` leave it out).
         ``step_preview(step, frame)``: called every few steps (``STEP_PREVIEWS`` a render) with
         the first frame's current estimate x̂0, decoded: (H, W, 3) in [0, 1] on the CPU.
+        ``start``: with ``settings.strength`` below 1, the picture each frame starts from (its
+        base image; ``Frames`` or (N, H, W, 3) in [0, 1], the anchor's first with ``anchor``):
+        encoded and noised to ``settings.first_step``, where the loop begins (SDEdit).
         """
         report = progress or (lambda *args: None)
         controls = {name: as_control_frames(images) for name, images in controls.items()}
@@ -62,6 +67,8 @@ class DiffSynthPipeline:
         scheduler.set_timesteps(settings.steps, device=self.device)
         prompts = self._encode_prompts(settings)
         noisy = self._initial_noise(settings.seed, count, height, width)
+        if settings.first_step:
+            noisy = self._noised_start(start, noisy, scheduler.timesteps[settings.first_step], settings)
         if settings.smoothing and deflicker is None:
             deflicker = self._patch_blender(settings, guides, flows, count - own.start)
         self.layout = attention.FrameLayout(detached=anchor)
@@ -72,6 +79,8 @@ class DiffSynthPipeline:
             attention.install(models, self.layout)
         try:
             for step, timestep in enumerate(scheduler.timesteps):
+                if step < settings.first_step:
+                    continue
                 noise = self._predict(noisy, timestep, step, settings, prompts, controls, report)
                 if step_preview is not None and (step + 1) % max(settings.steps // STEP_PREVIEWS, 1) == 0 \
                         and step + 1 < settings.steps:
@@ -158,6 +167,21 @@ class DiffSynthPipeline:
             negative, positive = noise.chunk(2)
             noise = negative + settings.guidance_scale * (positive - negative)
         return noise
+
+    def _noised_start(self, start, noise, timestep, settings):
+        """The latents of the pictures ``start`` noised with ``noise`` to ``timestep``."""
+        import numpy as np
+
+        if start is None:
+            raise ValueError("an image-to-image start (strength below 1) needs the frames' base images")
+        start = as_frames(start)
+        if len(start) != len(noise):
+            raise ValueError(f"{len(start)} base images for a shot of {len(noise)} frames")
+        size, base = settings.vae_frames, []
+        for first in range(0, len(start), size):
+            pixels = np.stack([np.asarray(start[i], np.float32) for i in range(first, min(first + size, len(start)))])
+            base.append(latents.encode(self.parts.vae, latents.from_unit(torch.from_numpy(pixels), noise), size))
+        return self.parts.scheduler.add_noise(torch.cat(base), noise, timestep.reshape(1))
 
     def _estimate(self, noisy, noise, timestep):
         """The first frame's estimate x̂0 at ``timestep``, decoded: (H, W, 3) in [0, 1] on the CPU."""

@@ -140,10 +140,10 @@ def _render(job, events, stop, anchor=None):
         events.estimate.settle("derive")
     with clock("read"):
         inputs = read_inputs(job)
-        anchor_controls = read_inputs(anchor).controls if anchor else None
+        anchor_inputs = read_inputs(anchor) if anchor else None
     painted = _painted_shot(job, inputs)
     painter = PAINTERS[type(job.spec.painter)]
-    frames, details = painter(job, painted, clock, events, stop, anchor_controls)
+    frames, details = painter(job, painted, clock, events, stop, anchor_inputs)
     if job.keyframes:
         frames = _carried(job, inputs, frames, len(job.keyframes), clock, events, stop)
     names, flat = _write_frames(job, frames, count, clock, events, stop)
@@ -190,7 +190,7 @@ def _expect_work(estimate, job, count, anchored):
     if isinstance(job.spec.painter, StyleSpec):
         estimate.expect("paint", painted)
     else:
-        for step in range(steps):
+        for step in range(settings.first_step, steps):
             estimate.expect("denoise", painted + anchored, step)
             if step in settings.smoothing_steps:
                 for stage in ("decode", "blend", "encode"):
@@ -203,21 +203,23 @@ def _expect_work(estimate, job, count, anchored):
     estimate.expect("write", count, steps)
 
 
-def _diffuse(job, shot, clock, events, stop, anchor_controls=None):
+def _diffuse(job, shot, clock, events, stop, anchor_inputs=None):
     """The diffusion painter's frames of ``shot``, as (index, (H, W, 3)) in order, and what
-    result.json says of its run; ``anchor_controls``: a chunk's anchor frame's controls (name →
-    Frames of one)."""
+    result.json says of its run; ``anchor_inputs``: a chunk's anchor frame's inputs."""
+    from ..shot.frames import joined
     from .devices import resolve_device
     from .models import load_components
     from .pipeline import DiffSynthPipeline
 
     _quiet_libraries()
-    controls = shot.controls
+    controls, start = shot.controls, None
     settings = dataclasses.replace(job.settings, blend=shot.blend)
-    if anchor_controls is not None:
-        from ..shot.frames import joined
-
-        controls = {name: joined(anchor_controls[name], images) for name, images in controls.items()}
+    if settings.first_step:  # an image-to-image start: from the frames' base images
+        start = _base_images(shot.guides, job.spec.painter.base_image)
+    if anchor_inputs is not None:
+        controls = {name: joined(anchor_inputs.controls[name], images) for name, images in controls.items()}
+        if start is not None:
+            start = joined(_base_images(anchor_inputs.guides, job.spec.painter.base_image), start)
     with clock("load"):
         device, dtype = resolve_device(job.spec.device)
         parts = load_components(**job.model)
@@ -237,29 +239,37 @@ def _diffuse(job, shot, clock, events, stop, anchor_controls=None):
         events.step_preview(step_preview_file(job.path), step + 1, settings.steps)
 
     frames = clock.charged(pipeline.stream(settings, controls, shot.guides, shot.flows, progress=progress,
-                                           anchor=anchor_controls is not None,
-                                           step_preview=step_preview if events.jsonl else None))
+                                           anchor=anchor_inputs is not None,
+                                           step_preview=step_preview if events.jsonl else None, start=start))
     return frames, {"device": str(device), "dtype": str(dtype).replace("torch.", ""), "models": parts.origin,
                     "model_hashes": parts.hashes}
 
 
-def _paint(job, shot, clock, events, stop, anchor_controls=None):
-    """The style painter's frames of ``shot``, as (index, (H, W, 3)) in order, painted one by one
-    as the blend on its guides and flows asks for them; and what result.json says of its run."""
+def _base_images(guides, kind):
+    """``Frames`` of the base image of ``kind`` of each of ``guides``."""
     import numpy as np
 
     from ..shot.base_images import base_image
+
+    return guides.map(lambda guide: base_image(np.asarray(guide, np.float32), kind), 3)
+
+
+def _paint(job, shot, clock, events, stop, anchor_inputs=None):
+    """The style painter's frames of ``shot``, as (index, (H, W, 3)) in order, painted one by one
+    as the blend on its guides and flows asks for them; and what result.json says of its run."""
+
     from ..shot.frames import Frames
     from .style_painter import StylePainter
 
     settings, guides = job.settings, shot.guides
+    bases = _base_images(guides, settings.base)
     with clock("load"):
         painter = StylePainter(settings, job.spec.device)
 
     def paint(index):
         stop.check()
         with clock("paint"):
-            frame = painter(base_image(np.asarray(guides[index], np.float32), settings.base))
+            frame = painter(bases[index])
         events.progress("paint", 0, job.steps, index + 1, len(guides))
         return frame
 

@@ -180,8 +180,10 @@ class CrossFrame:
 @dataclasses.dataclass(frozen=True)
 class DiffusionSpec:
     """The diffusion painter: the prompts, the ``preset`` (``steps`` None: the preset's), guidance,
-    seed, ControlNets (name → ``ControlSpec``), the model, cross-frame attention and
-    ``batch_frames`` per model call (0: as many as fit)."""
+    seed, ControlNets (name → ``ControlSpec``), the model, cross-frame attention,
+    ``batch_frames`` per model call (0: as many as fit), and the image-to-image start:
+    ``image_strength`` below 1 starts the loop from the ``base_image`` (``contract.BASE_IMAGES``)
+    noised to that fraction of the steps (SDEdit) instead of from pure noise."""
 
     prompt: str = text("", required=True)
     negative_prompt: str = text("")
@@ -193,6 +195,8 @@ class DiffusionSpec:
     model: ModelSpec = custom(ModelSpec)
     cross_frame: CrossFrame = custom(CrossFrame)
     batch_frames: int = whole(0, 0)
+    image_strength: float = number(1.0, 0, 1)
+    base_image: str = choice(DEFAULT_BASE_IMAGE, BASE_IMAGES)
 
     kind: ClassVar[str] = "diffusion"
 

@@ -104,6 +104,9 @@ class DiffSynthShotSettings(bpy.types.PropertyGroup):
     controlnet_softedge: bpy.props.StringProperty(name="Soft Edge ControlNet", default=DEFAULT_CONTROLNETS["softedge"])
     depth_weight: bpy.props.FloatProperty(name="Depth Weight", **default_and_limits(ControlSpec, "weight"))
     softedge_weight: bpy.props.FloatProperty(name="Soft Edge Weight", default=0.8, **limits(ControlSpec, "weight"))
+    image_strength: bpy.props.FloatProperty(
+        name="Image Strength", subtype="FACTOR", **default_and_limits(DiffusionSpec, "image_strength"),
+        description="1: start from pure noise; below 1: from the base image, noised this far (img2img)")
     preset: bpy.props.EnumProperty(name="Preset", items=enum_items(PRESETS), default=default(DiffusionSpec, "preset"))
     # Steps and window 0: the spec's None, the preset's (the painter's) own.
     steps: bpy.props.IntProperty(name="Steps", default=0, min=0, max=limits(DiffusionSpec, "steps")["max"],

@@ -115,7 +115,7 @@ def _off_default(painter):
         controls={"depth": ControlSpec(model="owner/depth", weight=0.7, start=0.1, end=0.9, frames="depth")},
         model=ModelSpec(base="owner/base", tokenizer="tok", embeddings=("e.pt",), loras=(Lora("l.safetensors", 0.5),),
                         allow_network=True, cache_dir="cache"),
-        cross_frame=CrossFrame(enabled=False, neighbours=2), batch_frames=3)
+        cross_frame=CrossFrame(enabled=False, neighbours=2), batch_frames=3, image_strength=0.6, base_image="clay")
     style = StyleSpec(builtin="3:0.5,12:0.5", strength=0.4, keep_colors=True, base="clay")
     smoothing = Smoothing(window=4, mode="balanced", weighting="uniform", iterations=2, patch_size=7,
                           keep_detail=False, final=False, steps=(1, 2) if painter == "diffusion" else None)

@@ -64,6 +64,27 @@ def test_without_smoothing_matches_diffusers_controlnet_pipeline(shot):
     torch.testing.assert_close(ours, theirs.permute(0, 2, 3, 1), atol=1e-4, rtol=0)
 
 
+def test_an_image_to_image_start_keeps_more_of_the_base_the_lower_its_strength(shot):
+    from diffsynth_render.engine import latents
+
+    controls, _ = shot
+    parts = build_tiny()
+    pipeline = DiffSynthPipeline(parts)
+    base = torch.rand(FRAMES, SIZE, SIZE, 3, generator=torch.Generator().manual_seed(5))
+    plain = pipeline(_settings(), controls)
+    assert torch.equal(pipeline(_settings(strength=1.0), controls, start=base.numpy()), plain)  # bit for bit
+    # What the (random) tiny VAE keeps of the base: the picture a start from it can come back to.
+    with torch.no_grad():
+        kept = latents.to_unit(latents.decode(parts.vae, latents.encode(parts.vae, latents.from_unit(
+            base, base), FRAMES), FRAMES)).clamp(0, 1)
+    distances = [(frames - kept).abs().mean().item() for frames in
+                 (plain, *(pipeline(_settings(strength=s), controls, start=base.numpy()) for s in (0.6, 0.2)))]
+    assert distances[2] < 0.8 * min(distances[:2]), distances  # (a random tiny UNet moves it much in one step)
+    assert _settings(strength=0.6).first_step == 2 and _settings(strength=0.0).first_step == 4  # the last step runs
+    with pytest.raises(ValueError, match="needs the frames' base images"):
+        pipeline(_settings(strength=0.5), controls)
+
+
 class InvertibleVae:
     """Stands in for the VAE: each latent pixel's 4 values spread over an 8×8 block of 3 colours
     (channels 0–2 as the block's colour, channel 3 as a ± checker on it), read back exactly."""

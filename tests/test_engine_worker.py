@@ -72,6 +72,16 @@ def test_the_first_frames_estimate_is_shown_every_few_steps(job):
     assert cv2.imread(previews[-1]["picture"]).shape == (SIZE, SIZE, 3)
 
 
+def test_an_image_to_image_start_denoises_only_the_later_steps(job):
+    path, raw = job
+    path.write_text(json.dumps({**raw, "image_strength": 0.5, "base_image": "clay"}))
+    status, events = run_engine(path)
+    assert status == 0, events[-1]
+    assert {e["step"] for e in events if e.get("stage") == "denoise"} == {2, 3}  # 4 steps, half of them
+    result = json.loads((path.parent / "out" / "result.json").read_text())
+    assert result["settings"]["strength"] == 0.5
+
+
 def _cancel_run(job, on_step, cancel):
     """Run ``job`` with 20 steps, call ``cancel(process)`` at step ``on_step``; (status, events after)."""
     path, raw = job
@@ -114,6 +124,8 @@ BAD_FIELDS = [
     (lambda j: j.update(steps=0), "steps: must be between 1"),
     (lambda j: j.update(seed=-1), "seed: must be between 0"),
     (lambda j: j.update(guidance_scale="high"), "guidance_scale: must be int or float"),
+    (lambda j: j.update(image_strength=1.5), "image_strength: must be between 0 and 1"),
+    (lambda j: j.update(base_image="photo"), "base_image: must be one of normals, clay"),
     (lambda j: j["controls"]["depth"].update(frames="nowhere"), "controls.depth.frames: "),
     (lambda j: j["controls"]["depth"].update(weight=-1), "controls.depth.weight: must be between 0"),
     (lambda j: j["controls"]["softedge"].update(start=0.9, end=0.5), "controls.softedge: ControlNet start"),

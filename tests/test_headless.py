@@ -34,6 +34,7 @@ ARGUMENTS = [
     (["--out", "{root}/project/shot.blend"], "is a file, not a folder"),
     (["--style", "3:inf,12:1"], "style 3's weight inf must be above 0 and at most 1000"),
     (["--style", "3:1e308,12:1e308"], "style 3's weight 1e+308 must be above 0 and at most 1000"),
+    (["--image-strength", "2"], "argument --image-strength: '2' is not a number from 0 to 1"),
     (["--style-image", "{root}/project/shot.blend"], "shot.blend is not a picture (PNG, JPEG, GIF, BMP, TIFF, WebP)"),
 ]
 
