@@ -12,6 +12,7 @@ import json
 import time
 
 from ..contract import MADE_BY, RESULT_FILE, STYLE_COUNT, style_thumbnail, style_weights, write_text_atomically
+from ..job_spec import StyleSpec
 
 THUMBNAIL_SIDE = 256
 IMAGE_THUMBNAIL = "style_image.png"
@@ -30,7 +31,7 @@ def paint_gallery(job, events, stop, derive):
     from .shot_inputs import read_inputs
     from .style_painter import StylePainter
 
-    if job.painter != "style":
+    if not isinstance(job.spec.painter, StyleSpec):
         raise JobError([f"painter: the gallery shows the style painter's styles, not the {job.painter} painter's"])
     started, clock = time.perf_counter(), StageClock()
     events.estimate.clock = clock

@@ -82,6 +82,14 @@ def test_an_image_to_image_start_denoises_only_the_later_steps(job):
     assert result["settings"]["strength"] == 0.5
 
 
+def test_a_gallery_of_a_diffusion_job_is_refused(job, capsys):
+    path, _ = job
+    assert main(["run", str(path), "--gallery", "--progress", "jsonl"]) == 2
+    event = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert event["problems"] == ["painter: the gallery shows the style painter's styles, not the diffusion painter's"]
+    assert not (path.parent / "out").exists()
+
+
 def _cancel_run(job, on_step, cancel):
     """Run ``job`` with 20 steps, call ``cancel(process)`` at step ``on_step``; (status, events after)."""
     path, raw = job
