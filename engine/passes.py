@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -160,13 +161,18 @@ def _derive_frame(exr, paths, ranges, size):
 
 def derived_here(folder: str | Path) -> bool:
     """Whether ``folder`` holds inputs this engine derived (its ranges file, with the mark), or
-    only the pass EXRs Blender rendered for them (and files being written, hidden)."""
-    if {entry.name for entry in Path(folder).iterdir() if not entry.name.startswith(".")} <= {EXR_FOLDER}:
+    only the pass EXRs Blender rendered for them (and files being written, hidden), or what an
+    earlier version of the engine derived there (its stamp, and nothing but names it writes)."""
+    names = {entry.name for entry in Path(folder).iterdir() if not entry.name.startswith(".")}
+    if names <= {EXR_FOLDER}:
         return True
     try:
-        return json.loads((Path(folder) / RANGES).read_text()).get("made_by") == MADE_BY
+        if json.loads((Path(folder) / RANGES).read_text()).get("made_by") == MADE_BY:
+            return True
     except (OSError, ValueError, AttributeError):
-        return False
+        pass
+    ours = {EXR_FOLDER, *DERIVED_FOLDERS, STAMP, RANGES}
+    return STAMP in names and all(name in ours or re.fullmatch(r"derived_\w+\.json", name) for name in names)
 
 
 def _shot_ranges(exr_files, folder, workers):

@@ -371,3 +371,18 @@ def test_a_camera_inside_a_closed_mesh_gives_a_note_on_its_flat_frames(project):
                                   "(not from inside a closed mesh), and does light reach what it sees?"
     result = json.loads(next((project.parent / "out").rglob(contract.RESULT_FILE)).read_text())
     assert any("one flat colour" in note for note in result["notes"])
+
+
+def test_a_derived_folder_an_earlier_version_left_is_taken_as_the_engine_s(tmp_path):
+    from diffsynth_render.engine.passes import derived_here
+
+    folder = tmp_path / "passes"
+    for name in ("exr", "depth", "softedge", "guide", "flow"):
+        (folder / name).mkdir(parents=True)
+    (folder / "ranges.json").write_text('{"stamp": "…", "near_far": [1, 9]}')  # no mark: written before it
+    assert not derived_here(folder)  # no stamp of a derivation either
+    (folder / "derived.json").write_text("{}")
+    (folder / "derived_0a1b.json").write_text("{}")
+    assert derived_here(folder)
+    (folder / "notes.txt").write_text("mine")
+    assert not derived_here(folder)
