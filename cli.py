@@ -74,6 +74,8 @@ def build_parser():
     passes = _shot_command(commands, "passes", run_passes, "render the pass EXRs of frames of a .blend's shot into a "
                            "shot folder (a farm's Passes task)", "the shot folder: EXRs go to OUT/passes/exr")
     add_frame_options(passes)
+    passes.add_argument("--scene-look", action="store_true", help="render each frame with the scene's own materials "
+                        "and lights as well (for the Scene base)")
     farm = _shot_command(commands, "farm-template", run_farm_template, "write an Open Job Description job (AWS "
                          "Deadline Cloud) that stylizes the shot in chunks on a render farm",
                          f"the shot folder: {TEMPLATE_FILE}, {PARAMETERS_FILE}, {JOB_FILE}; the farm writes passes, "
@@ -250,7 +252,8 @@ def run_passes(args):
             raise KeyboardInterrupt
 
     with signals_call(lambda: signalled.append(True)):
-        _, rendered = render_passes(scene, range(first, last + 1), folder, size=size, progress=progress)
+        _, rendered = render_passes(scene, range(first, last + 1), folder, size=size, progress=progress,
+                                    look=args.scene_look)
     print(f"cli: passes of frames {first}-{last} in {folder} ({rendered} rendered)")
     return Exit.DONE
 
@@ -281,7 +284,7 @@ def run_farm_template(args):
     template = farm_job(name=f"DiffSynth Render: {scene.name} {request.frames[0]}-{request.frames[-1]}",
                         frame_ranges=frame_ranges(request.frames[0], request.frames[-1], args.chunk_frames),
                         size=request.size, chunk_count=len(chunks), module=PACKAGE_DIR.name, gpus=gpus,
-                        strip=args.save_blend is not None)
+                        strip=args.save_blend is not None, scene_look=request.spec.scene_look)
     values = {"ShotFile": str(args.blend), "OutputDir": str(out), "PackageDir": str(PACKAGE_DIR.parent),
               "BlenderPython": str(args.blender_python or sys.executable),
               "EnginePython": str(args.engine_python or sys.executable)}

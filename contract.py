@@ -75,9 +75,13 @@ PAINTERS = {"style": Choice("Style Painter", "Trained style networks built in (s
 STYLE_COUNT = 26  # the style painter's built-in styles, numbered 0 to 25
 DEFAULT_STYLE = 19
 STYLE_WINDOW = 7  # the style painter's deflicker: frames blended on each side (presets are for diffusion)
-# The picture the style painter starts each frame from, made from the passes.
+# The picture a painter starts each frame from: made from the passes, or the scene's own look
+# (rendered beside them, ``scene_look_file``).
 BASE_IMAGES = {"normals": Choice("Clay + Normals", "Clay shading tinted by the surface normals: faces stand apart"),
-               "clay": Choice("Clay", "The plain grey clay shading of the passes")}
+               "clay": Choice("Clay", "The plain grey clay shading of the passes"),
+               "scene": Choice("Scene", "The frame rendered with the scene's own materials, colours and lights "
+                               "(one more quick render per frame)")}
+SCENE_BASE = "scene"
 DEFAULT_BASE_IMAGE = "normals"
 DEVICES = {"auto": Choice("Auto", "CUDA, then Apple MPS, then the CPU"), "cuda": Choice("CUDA", "An NVIDIA GPU"),
            "mps": Choice("MPS", "An Apple GPU"), "cpu": Choice("CPU", "The processor (slow)")}
@@ -142,6 +146,13 @@ def pass_stamp(exr: str | os.PathLike) -> Path:
     """The fingerprint file beside a cached pass EXR (``frame_0001.exr`` → ``frame_0001.json``):
     without it the EXR is rendered again."""
     return Path(exr).with_suffix(".json")
+
+
+def scene_look_file(exr: str | os.PathLike) -> Path:
+    """The frame rendered with the scene's own materials and lights, beside its pass EXR
+    (``frame_0001.exr`` → ``frame_0001.look.png``; its fingerprint: ``pass_stamp`` of it): the
+    ``SCENE_BASE`` base image."""
+    return Path(exr).with_suffix(".look.png")
 
 
 def frame_name(number: int, suffix: str = ".png") -> str:

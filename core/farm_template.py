@@ -21,9 +21,9 @@ JOB_FILE = "job.json"  # the engine's job, in the output folder (its paths relat
 CANCEL_GRACE_S = 60  # SIGTERM lets the engine stop within a step and leave nothing half-written
 
 
-def farm_job(*, name, frame_ranges, size, chunk_count, module, gpus=0, strip=False):
+def farm_job(*, name, frame_ranges, size, chunk_count, module, gpus=0, strip=False, scene_look=False):
     """The OpenJD job template (a dict). ``frame_ranges``: the Passes tasks' frames ('1-48', ...),
-    rendered at ``size`` (width, height);
+    rendered at ``size`` (width, height), with each frame's look when ``scene_look`` (the Scene base);
     ``chunk_count``: the Stylize tasks; ``module``: the package run with ``python -m`` (the
     extension's folder name); ``gpus``: GPUs a Stylize host needs (0: any host); ``strip``: add
     the Strip step (and its SavedBlend parameter)."""
@@ -31,7 +31,8 @@ def farm_job(*, name, frame_ranges, size, chunk_count, module, gpus=0, strip=Fal
     blender = ("{{Param.BlenderPython}}", "-m", f"{module}.cli")
     engine = ("{{Param.EnginePython}}", "-m", f"{module}.engine")
     passes = _step("Passes", [*blender, "passes", "{{Param.ShotFile}}", "--out", "{{Param.OutputDir}}",
-                              "--frames", "{{Task.Param.Frames}}", "--size", f"{size[0]}x{size[1]}"],
+                              "--frames", "{{Task.Param.Frames}}", "--size", f"{size[0]}x{size[1]}",
+                              *(["--scene-look"] if scene_look else [])],
                    parameters=[{"name": "Frames", "type": "STRING", "range": list(frame_ranges)}])
     stylize = _step("Stylize", [*engine, "run", job_file, "--chunk", "{{Task.Param.Chunk}}" + f"/{chunk_count}"],
                     after="Passes", parameters=[{"name": "Chunk", "type": "INT", "range": f"1-{chunk_count}"}])

@@ -11,7 +11,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from ..contract import DERIVED_CONTROLS, WHOLE_SHOT, frame_name, style_weights
+from ..contract import DERIVED_CONTROLS, WHOLE_SHOT, frame_name, scene_look_file, style_weights
 from ..job_spec import DiffusionSpec, JobSpec
 from .deflicker.settings import BlendSettings
 from .diffusion_settings import ControlSettings, CrossFrameSettings, DiffusionSettings
@@ -51,6 +51,7 @@ class Job:
     chunks: tuple | None = None  # ``chunking.Chunk``s of a shot split for a farm; None: rendered whole
     anchor: int = 0  # index of the frame every chunk's cross-frame attention also sees
     span: tuple | None = None  # (start, stop) shot indices of a chunk's job; None: the whole shot
+    looks: list | None = None  # the scene's look of each frame (the Scene base), rendered beside its pass EXR
 
     @property
     def size(self):
@@ -91,15 +92,15 @@ class Job:
         shot's keyframes among them and their first and last frame painted (so that every part
         paints what the parts beside it paint of their shared frames)."""
         def pick(files):
-            return files[start:stop]
+            return None if files is None else files[start:stop]
 
         keyframes = None if self.keyframes is None else \
             tuple(sorted({k - start for k in self.keyframes if start <= k < stop} | {0, stop - start - 1}))
         return dataclasses.replace(self, output=output, first_frame=self.first_frame + start,
                                    controls={name: pick(files) for name, files in self.controls.items()},
                                    guides=[pick(files) for files in self.guides],
-                                   flow=None if self.flow is None else pick(self.flow), keyframes=keyframes,
-                                   chunks=None, span=(start, stop))
+                                   flow=pick(self.flow), keyframes=keyframes, chunks=None, span=(start, stop),
+                                   looks=pick(self.looks))
 
 
 def read_job(path):
@@ -157,6 +158,7 @@ class _Checker:
                 controls[name] = self.frames(f"controls.{name}.frames", control.frames)
             elif name not in DERIVED_CONTROLS:
                 self.problem(f"controls.{name}", f"passes give only {', '.join(DERIVED_CONTROLS)} control images")
+        looks = self.looks(passes[0]) if passes is not None and spec.scene_look else None
         if passes is not None:
             derived = derived_files(*passes)
             controls = {name: derived.get(name, []) for name in spec.painter.controls} if diffusion else {}
@@ -186,7 +188,18 @@ class _Checker:
             raise JobError(self.problems)
         return Job(path=path, spec=spec, output=self.base / spec.output, first_frame=spec.first_frame,
                    controls=controls, guides=guides, flow=flow, model=self.model() if diffusion else None,
-                   settings=settings, raw=raw, passes=passes, keyframes=keyframes, chunks=chunks, anchor=anchor)
+                   settings=settings, raw=raw, passes=passes, keyframes=keyframes, chunks=chunks, anchor=anchor,
+                   looks=looks)
+
+    def looks(self, exr_files):
+        """The scene's look of each of ``exr_files`` (``scene_look_file``): a problem names the
+        first one missing."""
+        looks = [scene_look_file(exr) for exr in exr_files]
+        missing = [look for look in looks if not look.is_file()]
+        if missing:
+            self.problem("passes.frames", f"the Scene base needs the scene's look of each frame beside its pass EXR: "
+                         f"{len(missing)} missing, first {missing[0]} (render the passes with the scene's look)")
+        return looks
 
     def chunks(self, count, blend):
         """(``Chunk``s, anchor index) of the spec's chunk plan, or (None, 0) without one."""

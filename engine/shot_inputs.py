@@ -17,6 +17,7 @@ class ShotInputs(NamedTuple):
     guides: Frames  # (N, H, W, C) float32
     flows: Frames | None  # (N, H, W, 2 or 4) float32
     notes: list
+    looks: Frames | None = None  # (N, H, W, 3) float32: the scene's own look of each frame (the Scene base)
 
 
 def read_inputs(job):
@@ -31,11 +32,12 @@ def read_inputs(job):
                 for name, files in job.controls.items()}
     guides = [_frames(f"guides[{i}]", files, job.size, problems, notes) for i, files in enumerate(job.guides)]
     flows = None if job.flow is None else _frames("flow", job.flow, job.size, problems, notes)
+    looks = None if job.looks is None else _frames("looks", job.looks, job.size, problems, notes, colour=True)
     if problems:
         raise JobError(problems)
     if flows is not None and flows.shape[-1] not in (2, 4):
         raise JobError([f"flow: frames must have 2 or 4 channels, not {flows.shape[-1]}"])
-    return ShotInputs(controls, stacked(guides), flows, notes)
+    return ShotInputs(controls, stacked(guides), flows, notes, looks)
 
 
 def _frames(field, files, size, problems, notes, colour=False):

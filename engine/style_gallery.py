@@ -44,7 +44,7 @@ def paint_gallery(job, events, stop, derive):
     events.estimate.expect("paint", len(styles))
     notes = derive() if job.passes else []
     inputs = read_inputs(job)
-    base = base_image(np.asarray(inputs.guides[0], np.float32), job.settings.base)
+    base = base_image(inputs.guides[0], job.settings.base, None if inputs.looks is None else inputs.looks[0])
     height, width = base.shape[:2]
     scale = THUMBNAIL_SIDE / max(height, width)
     for done, (name, settings) in enumerate(styles, 1):

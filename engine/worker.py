@@ -167,17 +167,19 @@ class _PaintedShot:
     guides: object
     flows: object
     blend: object
+    looks: object = None  # the scene's look of each frame (the Scene base), or None
 
 
 def _painted_shot(job, inputs):
     blend = job.settings.blend
     if not job.keyframes:
-        return _PaintedShot(inputs.controls, inputs.guides, inputs.flows, blend)
+        return _PaintedShot(inputs.controls, inputs.guides, inputs.flows, blend, inputs.looks)
     from .keyframe_mode import keyframe_blend, keyframe_shot
 
     guides, flows = keyframe_shot(inputs.guides, inputs.flows, job.keyframes)
     controls = {name: images[list(job.keyframes)] for name, images in inputs.controls.items()}
-    return _PaintedShot(controls, guides, flows, keyframe_blend(blend, job.keyframes))
+    looks = None if inputs.looks is None else inputs.looks[list(job.keyframes)]
+    return _PaintedShot(controls, guides, flows, keyframe_blend(blend, job.keyframes), looks)
 
 
 def _expect_work(estimate, job, count, anchored):
@@ -215,11 +217,11 @@ def _diffuse(job, shot, clock, events, stop, anchor_inputs=None):
     controls, start = shot.controls, None
     settings = dataclasses.replace(job.settings, blend=shot.blend)
     if settings.first_step:  # an image-to-image start: from the frames' base images
-        start = _base_images(shot.guides, job.spec.painter.base_image)
+        start = _base_images(shot, job.spec.painter.base_image)
     if anchor_inputs is not None:
         controls = {name: joined(anchor_inputs.controls[name], images) for name, images in controls.items()}
         if start is not None:
-            start = joined(_base_images(anchor_inputs.guides, job.spec.painter.base_image), start)
+            start = joined(_base_images(anchor_inputs, job.spec.painter.base_image), start)
     with clock("load"):
         device, dtype = resolve_device(job.spec.device)
         parts = load_components(**job.model)
@@ -245,13 +247,15 @@ def _diffuse(job, shot, clock, events, stop, anchor_inputs=None):
                     "model_hashes": parts.hashes}
 
 
-def _base_images(guides, kind):
-    """``Frames`` of the base image of ``kind`` of each of ``guides``."""
-    import numpy as np
-
+def _base_images(shot, kind):
+    """``Frames`` of the base image of ``kind`` of each frame of ``shot`` (its ``guides`` and
+    ``looks``: a ``ShotInputs`` or ``_PaintedShot``)."""
     from ..shot.base_images import base_image
+    from ..shot.frames import Frames
 
-    return guides.map(lambda guide: base_image(np.asarray(guide, np.float32), kind), 3)
+    guides, looks = shot.guides, shot.looks
+    return Frames(len(guides), (*guides.shape[1:3], 3),
+                  lambda i: base_image(guides[i], kind, None if looks is None else looks[i]))
 
 
 def _paint(job, shot, clock, events, stop, anchor_inputs=None):
@@ -262,7 +266,7 @@ def _paint(job, shot, clock, events, stop, anchor_inputs=None):
     from .style_painter import StylePainter
 
     settings, guides = job.settings, shot.guides
-    bases = _base_images(guides, settings.base)
+    bases = _base_images(shot, settings.base)
     with clock("load"):
         painter = StylePainter(settings, job.spec.device)
 

@@ -11,7 +11,7 @@ the engine checks. The panel's properties take their defaults and limits from ``
 import dataclasses
 import json
 
-from ..contract import DEVICES, JOB_SCHEMA, MAX_SIZE, MIN_SIZE, PAINTERS, SIZE_MULTIPLE
+from ..contract import DEVICES, JOB_SCHEMA, MAX_SIZE, MIN_SIZE, PAINTERS, SCENE_BASE, SIZE_MULTIPLE
 from .fields import Reader, custom, default, default_and_limits, limits, set_fields, text, whole
 from .painters import (
     PAINTER_SPECS,
@@ -55,6 +55,12 @@ class JobSpec:
         """The frames blended on each side: the smoothing's window or the painter's own, a number
         or ``WHOLE_SHOT``."""
         return self.smoothing.window or self.painter.default_window()
+
+    @property
+    def scene_look(self):
+        """Whether the painter starts from the scene's own look (``SCENE_BASE``): the passes are
+        rendered with it."""
+        return self.painter.starts_from == SCENE_BASE
 
     def final_smoothing(self):
         """Whether the painted frames are blended at the end."""

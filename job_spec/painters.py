@@ -67,6 +67,11 @@ class StyleSpec:
         """A few words for the strip's name: the style."""
         return PurePath(self.image).stem if self.image else f"style {self.builtin}"
 
+    @property
+    def starts_from(self):
+        """The base image every frame is painted from (``contract.BASE_IMAGES``)."""
+        return self.base
+
     def default_window(self):
         """The frames blended on each side when the job names no window."""
         return STYLE_WINDOW
@@ -204,6 +209,11 @@ class DiffusionSpec:
     def label(self):
         """A few words for the strip's name: the prompt."""
         return self.prompt
+
+    @property
+    def starts_from(self):
+        """The base image the loop starts from (``contract.BASE_IMAGES``), or None: from noise."""
+        return self.base_image if self.image_strength < 1 else None
 
     @property
     def schedule(self):

@@ -2,11 +2,12 @@
 controls, guides and flows from these EXRs in its own process).
 
 Per frame: depth (Z), normal, vector and a flat grey image lit by direct light only (little
-noise), plus an object-space surface
-coordinate AOV written by a view-layer material override (the user's materials are untouched),
-into one multilayer EXR. Each frame's EXR is kept with a fingerprint of what it depends on
-(camera, objects and their evaluated geometry, render size, pass settings), so a second run on
-an unchanged scene renders nothing. Every setting changed for the render is restored after.
+noise), plus an object-space surface coordinate AOV written by a view-layer material override
+(the user's materials are untouched), into one multilayer EXR. Each frame's EXR is kept with a
+fingerprint of what it depends on (camera, objects and their evaluated geometry, lights and
+world, render size, pass settings), so a second run on an unchanged scene renders nothing. Asked
+for, each frame's look is rendered beside it as well (``scene_look``), under a fingerprint of its
+own. Every setting changed for a render is restored after.
 """
 
 import hashlib
@@ -26,9 +27,11 @@ from ..contract import (
     frame_name,
     free_space,
     pass_stamp,
+    scene_look_file,
     write_text_atomically,
 )
 from ..exr_file import exr_is_whole
+from .scene_look import SURFACES, instance_key, lighting, look_fingerprint, look_settings, png_is_whole, switched
 
 OVERRIDE_MATERIAL = "DiffSynth Guide Override"
 # Samples per pixel by how soft the scene's light is. Depth, normals, motion and surface
@@ -43,10 +46,11 @@ SPACE_PER_EXR = 2  # an EXR and what the engine derives from it take about twice
 DIM_WORLD = 0.1  # brightest world colour × strength that counts as dim (Blender's default is 0.05)
 
 
-def render_passes(scene, frames, folder, size=None, progress=None, notes=None):
+def render_passes(scene, frames, folder, size=None, progress=None, notes=None, look=False):
     """Render into ``folder`` the EXR of each frame of ``frames`` whose fingerprint changed, or
     whose cached EXR is not whole (a note for each goes into the list ``notes``), at ``size``
-    (width, height; default the scene's); returns (EXR paths, frames rendered).
+    (width, height; default the scene's), and with ``look`` the frame's look beside it
+    (``contract.scene_look_file``) as well; returns (EXR paths, frames rendered).
     ``progress(done, total)`` after each frame; raising there stops (frames rendered so far stay
     cached). Raises ``DiskFull`` when an EXR could not be written whole for want of space."""
     folder = Path(folder)
@@ -55,22 +59,36 @@ def render_passes(scene, frames, folder, size=None, progress=None, notes=None):
     with PassSetup(scene, size) as setup:
         for done, frame in enumerate(frames, 1):
             scene.frame_set(frame)
-            path = folder / frame_name(frame, ".exr")
-            stamp = pass_stamp(path)
-            state = fingerprint(scene, bpy.context.evaluated_depsgraph_get())
-            cached = path.is_file() and stamp.is_file() and stamp.read_text() == state
-            if cached and not exr_is_whole(path):
-                cached = False
-                if notes is not None:
-                    notes.append(f"the cached passes of frame {frame} ({path.name}) were damaged: rendered again")
-            if not cached:
-                setup.render(path, len(frames) - done + 1)
-                write_text_atomically(stamp, state)
-                rendered += 1
+            path, left = folder / frame_name(frame, ".exr"), len(frames) - done + 1
+            depsgraph = bpy.context.evaluated_depsgraph_get()
+            state = fingerprint(scene, depsgraph)
+            fresh = _cached_or_rendered(path, state, exr_is_whole, lambda: setup.render(path, left), notes,
+                                        f"the cached passes of frame {frame} ({path.name}) were damaged")
+            if look:
+                look_path = scene_look_file(path)
+                fresh |= _cached_or_rendered(look_path, look_fingerprint(scene, depsgraph, state), png_is_whole,
+                                             lambda: setup.render_look(look_path, left), notes,
+                                             f"the cached look of frame {frame} ({look_path.name}) was damaged")
+            rendered += fresh
             paths.append(path)
             if progress:
                 progress(done, len(frames))
     return paths, rendered
+
+
+def _cached_or_rendered(path, state, is_whole, render, notes, damaged):
+    """Whether ``render()`` had to make ``path`` again: its stamp is not ``state``, or the file is
+    not whole (then the sentence ``damaged`` goes into ``notes``, a list or None)."""
+    stamp = pass_stamp(path)
+    cached = path.is_file() and stamp.is_file() and stamp.read_text() == state
+    if cached and not is_whole(path):
+        cached = False
+        if notes is not None:
+            notes.append(f"{damaged}: rendered again")
+    if not cached:
+        render()
+        write_text_atomically(stamp, state)
+    return not cached
 
 
 def light_softness(scene):
@@ -116,18 +134,17 @@ def pass_samples(scene):
 
 
 def fingerprint(scene, depsgraph):
-    """A stable text of everything the frame's passes depend on."""
+    """A stable text of everything the frame's passes depend on (the lights and the world for
+    their clay shading)."""
     render = scene.render
     camera = scene.camera
     state = {"size": [render.resolution_x, render.resolution_y, render.resolution_percentage],
              "pixel_aspect": [render.pixel_aspect_x, render.pixel_aspect_y], "samples": pass_samples(scene),
-             "camera": [_matrix(camera.matrix_world), _camera_data(camera.data)], "objects": {}}
+             "camera": [_matrix(camera.matrix_world), _camera_data(camera.data)], "objects": {},
+             "lighting": lighting(scene, depsgraph)}
     for instance in depsgraph.object_instances:
-        obj = instance.object
-        if obj.type not in {"MESH", "CURVE", "SURFACE", "META", "FONT"} or not instance.show_self:
-            continue
-        key = f"{obj.name}/{instance.random_id}" if instance.is_instance else obj.name
-        state["objects"][key] = [_matrix(instance.matrix_world), _geometry_hash(obj)]
+        if instance.object.type in SURFACES and instance.show_self:
+            state["objects"][instance_key(instance)] = [_matrix(instance.matrix_world), _geometry_hash(instance.object)]
     return json.dumps(state, sort_keys=True)
 
 
@@ -158,7 +175,7 @@ class PassSetup:
 
     def __init__(self, scene, size=None):
         self.scene, self.view_layer, self.size = scene, scene.view_layers[0], size
-        self._saved, self._material, self._aov = [], None, None
+        self._saved, self._material, self._aov, self._look = [], None, None, []
 
     def set(self, owner, attribute, value):
         if hasattr(owner, attribute):
@@ -167,6 +184,7 @@ class PassSetup:
 
     def __enter__(self):
         scene, render, layer = self.scene, self.scene.render, self.view_layer
+        self._look = look_settings(scene)  # the user's, before the passes' replace them
         self._saved.append((scene, "frame_current", scene.frame_current))
         self.set(render, "engine", "CYCLES")
         if self.size:
@@ -201,10 +219,19 @@ class PassSetup:
         name only once it reads back whole, so a render stopped half-way or a write cut short
         leaves no file a later run (or a run beside this one) would take for done. Raises
         ``DiskFull`` (with ``frames_left`` frames' worth of space needed) when the disk is full."""
+        self._render_whole(path, exr_is_whole, frames_left)
+
+    def render_look(self, path, frames_left=1):
+        """Render the current frame's look (``scene_look``) into the PNG ``path``, as ``render``
+        does its passes."""
+        with switched(self._look):
+            self._render_whole(path, png_is_whole, frames_left)
+
+    def _render_whole(self, path, is_whole, frames_left):
         with atomic_path(path) as partial:
             self.scene.render.filepath = str(partial)
             bpy.ops.render.render(write_still=True, scene=self.scene.name)
-            if not exr_is_whole(partial):
+            if not is_whole(partial):
                 needed = frames_left * _frame_bytes(path.parent) * SPACE_PER_EXR
                 if free_space(path.parent) < LOW_SPACE + needed:
                     raise DiskFull(path.parent, needed)

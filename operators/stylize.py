@@ -44,7 +44,7 @@ class StylizeOperator(TimedModal):
         for note in request.spec.notes:
             self.report({"WARNING"}, note)
         report = StagePrinter() if bpy.app.background else _show_progress(context)
-        steps = blender_steps(context.scene, request.size, report)
+        steps = blender_steps(context.scene, request.size, report, look=request.spec.scene_look)
         self._run = StylizeRun(request, steps, preview=self.preview, gallery=self.gallery)
         wm.diffsynth_running, wm.diffsynth_progress, wm.diffsynth_stage = True, 0.0, self._run.stage
         return True
@@ -117,13 +117,14 @@ class DIFFSYNTH_OT_style_gallery(StylizeOperator, bpy.types.Operator):
         return shot_request(context, frame=context.scene.frame_current, style=True)
 
 
-def blender_steps(scene, size, report):
-    """What a ``StylizeRun`` asks of Blender, done on ``scene`` at ``size``."""
+def blender_steps(scene, size, report, look=False):
+    """What a ``StylizeRun`` asks of Blender, done on ``scene`` at ``size`` (``look``: each frame's
+    look rendered with its passes)."""
 
     notes = []
 
     def render(frame, folder):
-        (path,), rendered = scene_passes.render_passes(scene, [frame], folder, size=size, notes=notes)
+        (path,), rendered = scene_passes.render_passes(scene, [frame], folder, size=size, notes=notes, look=look)
         return path, rendered > 0
 
     def add_strip(folder, name, first_frame):
@@ -202,8 +203,8 @@ class DIFFSYNTH_OT_cancel(bpy.types.Operator):
 
 
 class DIFFSYNTH_OT_render_passes(bpy.types.Operator):
-    """Render the shot's depth, normal, motion, shading and surface-coordinate passes into EXRs
-    (cached: unchanged frames are not rendered again)"""
+    """Render the shot's depth, normal, motion, shading and surface-coordinate passes into EXRs,
+    and with the Scene base each frame's look (cached: unchanged frames are not rendered again)"""
 
     bl_idname = "diffsynth.render_passes"
     bl_label = "Render Passes"
@@ -212,7 +213,7 @@ class DIFFSYNTH_OT_render_passes(bpy.types.Operator):
         try:
             request = shot_request(context)
             exrs, rendered = scene_passes.render_passes(context.scene, request.frames, request.exr_folder,
-                                                        size=request.size)
+                                                        size=request.size, look=request.spec.scene_look)
         except (RequestError, ValueError, OSError, RuntimeError) as error:
             self.report({"ERROR"}, str(error))
             return {"CANCELLED"}

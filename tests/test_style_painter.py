@@ -114,7 +114,7 @@ BAD_STYLES = [
     ({"style": {"image": "notes.png"}}, "style.image: {tmp}/notes.png is not a picture that can be read"),
     ({"style": {"builtin": 3, "strength": 1.5}}, "style.strength: must be between 0 and 1"),
     ({"style": {"builtin": 3, "image": "notes.png"}}, "style: names both a built-in style and a style image"),
-    ({"style": {"base": "chalk"}}, "style.base: must be one of normals, clay, not \"chalk\""),
+    ({"style": {"base": "chalk"}}, "style.base: must be one of normals, clay, scene, not \"chalk\""),
     ({"painter": "oil"}, "painter: must be one of style, diffusion, not \"oil\""),
     ({"prompt": "a castle"}, "prompt: the style painter does not use it (painter is \"style\")"),
     ({"painter": "diffusion", "prompt": "a castle", "controls": {"depth": {}}},

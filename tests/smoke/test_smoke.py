@@ -76,10 +76,17 @@ def test_installed_extension_registers_and_unregisters_twice(blender):
         assert TYPES <= _types(blender) and hasattr(blender.types.Scene, "diffsynth")
 
 
-def test_render_passes_writes_an_exr_per_frame(shot):
+@pytest.mark.parametrize("base", ["normals", "scene"])
+def test_render_passes_writes_an_exr_per_frame_and_caches_them(shot, base):
     bpy, scene, tmp_path = shot
+    scene.diffsynth.base_image = base
     assert bpy.ops.diffsynth.render_passes() == {"FINISHED"}
-    assert len(list((tmp_path / "out" / "Scene" / "passes" / "exr").glob("frame_*.exr"))) == FRAMES
+    folder = tmp_path / "out" / "Scene" / "passes" / "exr"
+    assert len(list(folder.glob("frame_*.exr"))) == FRAMES
+    assert len(list(folder.glob("frame_*.look.png"))) == (FRAMES if base == "scene" else 0)  # the scene's look
+    written = {path: path.stat().st_mtime_ns for path in folder.iterdir()}
+    assert bpy.ops.diffsynth.render_passes() == {"FINISHED"}
+    assert {path: path.stat().st_mtime_ns for path in folder.iterdir()} == written  # nothing rendered again
 
 
 def test_style_stylize_strip_survives_save_and_reload_and_imports_again(shot):
