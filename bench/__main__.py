@@ -1,8 +1,8 @@
 """``make bench``: run every benchmark in turn."""
 
-from . import deflicker, deflicker_rendered, engine, farm, painter, patchmatch, preview, scale, startup
+from . import deflicker, deflicker_rendered, engine, farm, footage, painter, patchmatch, preview, scale, startup
 
-BENCHMARKS = (startup, preview, patchmatch, deflicker, deflicker_rendered, engine, painter, farm, scale)
+BENCHMARKS = (startup, preview, patchmatch, deflicker, deflicker_rendered, footage, engine, painter, farm, scale)
 
 if __name__ == "__main__":
     for benchmark in BENCHMARKS:

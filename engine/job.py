@@ -15,6 +15,7 @@ from ..contract import DERIVED_CONTROLS, WHOLE_SHOT, frame_name, scene_look_file
 from ..job_spec import DiffusionSpec, JobSpec
 from .deflicker.settings import BlendSettings
 from .diffusion_settings import ControlSettings, CrossFrameSettings, DiffusionSettings
+from .footage import FOOTAGE_CONTROLS, footage_files
 from .image_sequences import NPY, PNG, frame_files
 from .passes import derived_files
 from .style_painter import StyleSettings
@@ -47,11 +48,17 @@ class Job:
     settings: DiffusionSettings | StyleSettings
     raw: dict
     passes: tuple | None = None  # (pass EXR files, folder for what is derived from them)
+    footage: tuple | None = None  # (footage frame files, folder for what is derived from them)
     keyframes: tuple | None = None  # indices of the frames painted (the rest carried from them); None: all
     chunks: tuple | None = None  # ``chunking.Chunk``s of a shot split for a farm; None: rendered whole
     anchor: int = 0  # index of the frame every chunk's cross-frame attention also sees
     span: tuple | None = None  # (start, stop) shot indices of a chunk's job; None: the whole shot
     looks: list | None = None  # the scene's look of each frame (the Scene base), rendered beside its pass EXR
+
+    @property
+    def derived(self):
+        """(files, folder) of the passes or footage the job's inputs are derived from, or None."""
+        return self.passes or self.footage
 
     @property
     def size(self):
@@ -149,20 +156,24 @@ class _Checker:
     def job(self, path, raw):
         spec = self.spec
         diffusion = isinstance(spec.painter, DiffusionSpec)
-        passes = None
+        passes = footage = None
         if spec.passes is not None:
             passes = (self.frames("passes.frames", spec.passes.frames, (EXR,)), self.base / spec.passes.derived)
+        if spec.footage is not None:
+            footage = (self.frames("footage.frames", spec.footage.frames), self.base / spec.footage.derived)
+        given = {"passes": DERIVED_CONTROLS, "footage": FOOTAGE_CONTROLS}.get(getattr(spec.derived_from, "key", None))
         controls = {}
         for name, control in (spec.painter.controls.items() if diffusion else ()):
-            if passes is None:
+            if given is None:
                 controls[name] = self.frames(f"controls.{name}.frames", control.frames)
-            elif name not in DERIVED_CONTROLS:
-                self.problem(f"controls.{name}", f"passes give only {', '.join(DERIVED_CONTROLS)} control images")
+            elif name not in given:
+                self.problem(f"controls.{name}", f"{spec.derived_from.key} give only {', '.join(given)} control "
+                             "images")
         looks = self.looks(passes[0]) if passes is not None and spec.scene_look else None
-        if passes is not None:
-            derived = derived_files(*passes)
+        if passes is not None or footage is not None:
+            derived = derived_files(*passes) if passes is not None else footage_files(*footage)
             controls = {name: derived.get(name, []) for name in spec.painter.controls} if diffusion else {}
-            guides, flow = [derived["guide"]], derived["flow"]
+            guides, flow = [derived["guide"] if passes is not None else footage[0]], derived["flow"]
         else:
             guides = [self.frames(f"guides[{i}]", value, (PNG, NPY)) for i, value in enumerate(spec.guides)]
             flow = None if spec.flow is None else self.frames("flow", spec.flow, (NPY,))
@@ -188,8 +199,8 @@ class _Checker:
             raise JobError(self.problems)
         return Job(path=path, spec=spec, output=self.base / spec.output, first_frame=spec.first_frame,
                    controls=controls, guides=guides, flow=flow, model=self.model() if diffusion else None,
-                   settings=settings, raw=raw, passes=passes, keyframes=keyframes, chunks=chunks, anchor=anchor,
-                   looks=looks)
+                   settings=settings, raw=raw, passes=passes, footage=footage, keyframes=keyframes, chunks=chunks,
+                   anchor=anchor, looks=looks)
 
     def looks(self, exr_files):
         """The scene's look of each of ``exr_files`` (``scene_look_file``): a problem names the

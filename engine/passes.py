@@ -88,14 +88,9 @@ def derive_inputs(exr_files: list[Path], folder: str | Path, size: tuple[int, in
     whole are derived again, with a line in the list ``notes``."""
     files, folder = derived_files(exr_files, folder), Path(folder)
     indices = list(range(len(exr_files))) if frames is None else sorted(set(frames))
-    stamp = _stamp(exr_files, None if frames is None else indices)
-    stamp_file = folder / (STAMP if frames is None else f"derived_{_digest(indices)}.json")
-    if stamp_file.is_file() and stamp_file.read_text() == stamp:
-        damaged = [kind[i] for kind in files.values() for i in indices if not file_is_whole(kind[i])]
-        if not damaged:
-            return files
-        if notes is not None:
-            notes.append(f"{len(damaged)} derived input files were damaged (first {damaged[0]}): derived again")
+    stamp_file, stamp = stamp_of(folder, exr_files, frames and indices)
+    if kept(stamp_file, stamp, files, indices, notes):
+        return files
     check_ours(folder, derived_here)
     folder.mkdir(parents=True, exist_ok=True)
     stamp_file.unlink(missing_ok=True)  # a derivation stopped half-way is never trusted
@@ -177,7 +172,7 @@ def derived_here(folder: str | Path) -> bool:
 
 def _shot_ranges(exr_files, folder, workers):
     """The shot's ``ShotRanges``, kept in ``folder`` for the chunks derived after the first."""
-    cache, stamp = Path(folder) / RANGES, _stamp(exr_files)
+    cache, stamp = Path(folder) / RANGES, stamp_of(folder, exr_files)[1]
     if cache.is_file():
         kept = json.loads(cache.read_text())
         if kept.get("stamp") == stamp:
@@ -199,12 +194,24 @@ def _write(path, image):
             np.save(partial, image.astype(GUIDE_DTYPE if image.shape[-1] == len(GUIDE_CHANNELS) else np.float32))
 
 
-def _stamp(exr_files, frames=None):
-    """What the derived files depend on: each EXR's name, size and modification time (and which
-    frames were derived)."""
-    stats = [(str(path), path.stat().st_size, path.stat().st_mtime_ns) for path in map(Path, exr_files)]
-    return json.dumps({"derivation": DERIVATION, "passes": stats, **({"frames": frames} if frames else {})})
+def stamp_of(folder, files, frames=None, source="passes", derivation=DERIVATION):
+    """(the stamp file in ``folder``, its text) of inputs derived from ``files`` (the ``source``
+    they are, derived the way ``derivation`` numbers): each file's name, size and modification
+    time, and which ``frames`` were derived (None: all, in ``STAMP``; a chunk's in a file of
+    their own)."""
+    stats = [(str(path), path.stat().st_size, path.stat().st_mtime_ns) for path in map(Path, files)]
+    text = json.dumps({"derivation": derivation, source: stats, **({"frames": frames} if frames else {})})
+    name = STAMP if not frames else f"derived_{hashlib.sha256(json.dumps(frames).encode()).hexdigest()[:12]}.json"
+    return Path(folder) / name, text
 
 
-def _digest(indices):
-    return hashlib.sha256(json.dumps(indices).encode()).hexdigest()[:12]
+def kept(stamp_file, stamp, files, indices, notes=None):
+    """Whether the derived ``files`` ({kind: paths}) of frames ``indices`` can be used as they are:
+    ``stamp_file`` holds ``stamp`` and each is whole (a note in the list ``notes`` when some are
+    not)."""
+    if not (stamp_file.is_file() and stamp_file.read_text() == stamp):
+        return False
+    damaged = [kind[i] for kind in files.values() for i in indices if not file_is_whole(kind[i])]
+    if damaged and notes is not None:
+        notes.append(f"{len(damaged)} derived input files were damaged (first {damaged[0]}): derived again")
+    return not damaged

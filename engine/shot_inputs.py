@@ -6,6 +6,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..shot.frames import Frames, stacked
+from ..shot.guides import FLOW_CHANNELS
 from .image_sequences import PNG, frame_header, read_image
 from .job import JobError
 
@@ -35,8 +36,9 @@ def read_inputs(job):
     looks = None if job.looks is None else _frames("looks", job.looks, job.size, problems, notes, colour=True)
     if problems:
         raise JobError(problems)
-    if flows is not None and flows.shape[-1] not in (2, 4):
-        raise JobError([f"flow: frames must have 2 or 4 channels, not {flows.shape[-1]}"])
+    if flows is not None and flows.shape[-1] not in FLOW_CHANNELS:
+        raise JobError([f"flow: frames must have {', '.join(map(str, FLOW_CHANNELS))} channels, not "
+                        f"{flows.shape[-1]}"])
     return ShotInputs(controls, stacked(guides), flows, notes, looks)
 
 

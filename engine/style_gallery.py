@@ -39,10 +39,10 @@ def paint_gallery(job, events, stop, derive):
               for index in range(STYLE_COUNT)]
     if job.settings.image:
         styles.append((IMAGE_THUMBNAIL, job.settings))
-    if job.passes:
+    if job.derived:
         events.estimate.expect("derive", len(job.guides[0]))
     events.estimate.expect("paint", len(styles))
-    notes = derive() if job.passes else []
+    notes = derive() if job.derived else []
     inputs = read_inputs(job)
     base = base_image(inputs.guides[0], job.settings.base, None if inputs.looks is None else inputs.looks[0])
     height, width = base.shape[:2]

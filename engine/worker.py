@@ -63,6 +63,7 @@ def run(args):
     """Run the command; returns the exit status."""
     events = Events(args.progress == "jsonl", "run")
     try:
+        from .footage import footage_derived_here
         from .job import JobError, read_job  # here, so that the engine's CLI starts without numpy
         from .passes import derived_here
     except ImportError as error:
@@ -74,11 +75,11 @@ def run(args):
         return events.error("job", f"{args.job}: the job is not valid", error.problems)
     folder = job.output / CHUNKS_FOLDER / chunk.folder_name if chunk else job.output
     try:
-        if job.passes:
-            check_ours(job.passes[1], derived_here)
+        if job.derived:
+            check_ours(job.derived[1], derived_here if job.passes else footage_derived_here)
     except ValueError as error:
         return events.error("job", f"{args.job}: the folder for derived inputs is not the engine's",
-                            [f"passes.derived: {error}"])
+                            [f"{job.spec.derived_from.key}.derived: {error}"])
     try:
         partial = result_folder(folder)
     except ValueError as error:
@@ -131,7 +132,7 @@ def _render(job, events, stop, anchor=None):
     count = len(job.guides[0])
     _expect_work(events.estimate, job, count, anchor is not None)
     derive_notes = []
-    if job.passes:
+    if job.derived:
         from .memory_budget import return_freed_memory
 
         with clock("derive"):
@@ -187,7 +188,7 @@ def _expect_work(estimate, job, count, anchored):
     the anchor frame) to ``estimate``, by stage and step, in frames."""
     settings, steps = job.settings, job.steps
     painted = len(job.keyframes) if job.keyframes else count
-    if job.passes:
+    if job.derived:
         estimate.expect("derive", count + anchored)
     if isinstance(job.spec.painter, StyleSpec):
         estimate.expect("paint", painted)
@@ -314,8 +315,9 @@ def _stage_progress(events, stage, steps, stop):
 
 
 def _derive(job, events, stop, anchor=None):
-    """Derive the job's inputs from its passes: a chunk's frames and its anchor frame, or all;
-    returns notes on what had to be derived again."""
+    """Derive the job's inputs from its passes or footage: a chunk's frames and its anchor frame,
+    or all; returns notes on what had to be derived again."""
+    from .footage import derive_footage
     from .job import JobError
     from .passes import derive_inputs
 
@@ -326,9 +328,12 @@ def _derive(job, events, stop, anchor=None):
     frames = None if job.span is None else {*range(*job.span), *(range(*anchor.span) if anchor else ())}
     notes = []
     try:
-        derive_inputs(*job.passes, job.size, progress, frames, notes)
+        if job.passes:
+            derive_inputs(*job.passes, job.size, progress, frames, notes)
+        else:
+            derive_footage(*job.footage, job.size, progress, frames, notes)
     except ValueError as error:
-        raise JobError([f"passes.frames: {error}"]) from None
+        raise JobError([f"{job.spec.derived_from.key}.frames: {error}"]) from None
     return notes
 
 

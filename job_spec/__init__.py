@@ -23,10 +23,10 @@ from .painters import (
     Schedule,
     StyleSpec,
 )
-from .shot_parts import ChunkPlan, Keyframes, Passes, Smoothing
+from .shot_parts import ChunkPlan, Footage, Keyframes, Passes, Smoothing
 
-__all__ = ["ChunkPlan", "ControlSpec", "CrossFrame", "DiffusionSpec", "JobSpec", "Keyframes", "Lora", "ModelSpec",
-           "Passes", "Schedule", "Smoothing", "StyleSpec", "default", "default_and_limits", "limits"]
+__all__ = ["ChunkPlan", "ControlSpec", "CrossFrame", "DiffusionSpec", "Footage", "JobSpec", "Keyframes", "Lora",
+           "ModelSpec", "Passes", "Schedule", "Smoothing", "StyleSpec", "default", "default_and_limits", "limits"]
 
 LEGACY_PAINTER = "diffusion"  # a job file that names no painter was written before the style painter
 
@@ -34,7 +34,7 @@ LEGACY_PAINTER = "diffusion"  # a job file that names no painter was written bef
 @dataclasses.dataclass(frozen=True)
 class JobSpec:
     """A whole job: where the frames go, their size and first number, the painter, the shot's
-    inputs (``passes``, or ready-made ``guides`` and ``flow``), the smoothing, keyframes, a farm's
+    inputs (``passes`` or ``footage``, or ready-made ``guides`` and ``flow``), the smoothing, keyframes, a farm's
     chunks and the notes the Blender side made about the shot. Paths are relative to the job
     file where they are not absolute."""
 
@@ -44,6 +44,7 @@ class JobSpec:
     first_frame: int = whole(1, 0)
     device: str = custom("auto")
     passes: Passes | None = custom()
+    footage: Footage | None = custom()
     guides: tuple = custom(())
     flow: str | tuple | None = custom()
     smoothing: Smoothing = custom(Smoothing)
@@ -55,6 +56,11 @@ class JobSpec:
         """The frames blended on each side: the smoothing's window or the painter's own, a number
         or ``WHOLE_SHOT``."""
         return self.smoothing.window or self.painter.default_window()
+
+    @property
+    def derived_from(self):
+        """The ``Passes`` or ``Footage`` the engine derives the job's inputs from, or None."""
+        return self.passes if self.passes is not None else self.footage
 
     @property
     def scene_look(self):
@@ -77,10 +83,8 @@ class JobSpec:
         """The job file's JSON object."""
         job = {"schema": JOB_SCHEMA, "output": self.output, "first_frame": self.first_frame,
                "size": list(self.size), "painter": self.painter.kind, "device": self.device}
-        if self.passes is not None:
-            frames = self.passes.frames
-            job["passes"] = {"frames": frames if isinstance(frames, str) else list(frames),
-                             "derived": self.passes.derived}
+        if self.derived_from is not None:
+            job[self.derived_from.key] = self.derived_from.to_json()
         else:
             job["guides"] = [g if isinstance(g, str) else list(g) for g in self.guides]
             if self.flow is not None:
@@ -108,12 +112,14 @@ class JobSpec:
         if name not in PAINTER_SPECS:
             reader.problem("painter", f"must be one of {', '.join(PAINTERS)}, not {json.dumps(name)}")
             name = LEGACY_PAINTER
-        passes = Passes.read(reader)
-        painter = PAINTER_SPECS[name].read(reader, passes)
+        passes, footage = Passes.read(reader), Footage.read(reader)
+        if passes is not None and footage is not None:
+            reader.problem("footage", "a job is made from passes or from footage, not both")
+        painter = PAINTER_SPECS[name].read(reader, passes or footage)
         spec = cls(output=reader.field(cls, "output", raw), size=_read_size(reader), painter=painter,
                    first_frame=reader.field(cls, "first_frame", raw), device=_read_device(reader), passes=passes,
-                   smoothing=Smoothing.read(reader), keyframes=Keyframes.read(reader), chunks=ChunkPlan.read(reader),
-                   notes=_read_notes(reader), **_read_inputs(reader, passes))
+                   footage=footage, smoothing=Smoothing.read(reader), keyframes=Keyframes.read(reader),
+                   chunks=ChunkPlan.read(reader), notes=_read_notes(reader), **_read_inputs(reader, passes or footage))
         for field in reader.unknown_fields():
             reader.problem(field, "is not a job field (a typo?)")
         return spec, reader.problems
@@ -145,13 +151,15 @@ def _read_notes(reader):
     return tuple(notes)
 
 
-def _read_inputs(reader, passes):
-    """{guides, flow} of a job without passes (in one with passes, a problem each that is set)."""
-    if passes is not None:
+def _read_inputs(reader, derived_from):
+    """{guides, flow} of a job without passes or footage (in one with them, ``derived_from``, a
+    problem each that is set)."""
+    if derived_from is not None:
         for path in ("guides", "flow"):
             if path in reader.raw:
                 reader.read.add(path)
-                reader.problem(path, "comes from passes: leave it out of a job that names passes")
+                reader.problem(path, f"comes from {derived_from.key}: leave it out of a job that names "
+                               f"{derived_from.key}")
         return {}
     guides = reader.get("guides", (list,), [], required=True)
     flow = reader.get("flow", (str, list))

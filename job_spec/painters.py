@@ -81,7 +81,7 @@ class StyleSpec:
         return True
 
     @classmethod
-    def read(cls, reader, passes=None):
+    def read(cls, reader, derived_from=None):
         """The style painter's part of a job (its ``style`` object; a diffusion field is a problem)."""
         reader.not_used(DIFFUSION_FIELDS, cls.kind)
         within = reader.object("style")
@@ -106,7 +106,7 @@ class StyleSpec:
 class ControlSpec:
     """One ControlNet: its ``model`` (a source), ``weight`` and the fractions of the steps it acts
     in, [``start``, ``end``]; ``frames``: its control images (a folder or files) in a job that
-    names no passes."""
+    names no passes or footage."""
 
     model: str = text("tiny")
     weight: float = number(1.0, 0, 2)
@@ -115,11 +115,12 @@ class ControlSpec:
     frames: str | tuple | None = custom()
 
     @classmethod
-    def read(cls, reader, within, path, passes):
-        frames = None if passes else reader.get(path + ".frames", (str, list), required=True, within=within)
-        if passes and "frames" in within:
+    def read(cls, reader, within, path, derived_from):
+        frames = None if derived_from else reader.get(path + ".frames", (str, list), required=True, within=within)
+        if derived_from and "frames" in within:
             reader.read.add(path + ".frames")
-            reader.problem(path + ".frames", "comes from passes: leave it out of a job that names passes")
+            reader.problem(path + ".frames", f"comes from {derived_from.key}: leave it out of a job that names "
+                           f"{derived_from.key}")
         spec = cls(frames=tuple(frames) if isinstance(frames, list) else frames,
                    **reader.fields(cls, within, path + "."))
         if not 0 <= spec.start < spec.end <= 1:
@@ -229,9 +230,9 @@ class DiffusionSpec:
         return self.schedule.final_smoothing
 
     @classmethod
-    def read(cls, reader, passes):
+    def read(cls, reader, derived_from):
         """The diffusion painter's part of a job (its top-level fields; ``style`` is a problem);
-        ``passes``: the job's, whose controls come from them."""
+        ``derived_from``: the job's passes or footage, whose controls come from them."""
         if "style" in reader.raw:
             reader.read.add("style")
             reader.problem("style", f"only the style painter reads it (set painter to \"{StyleSpec.kind}\")")
@@ -241,7 +242,7 @@ class DiffusionSpec:
         controls = {}
         for name, entry in entries.items():
             if isinstance(entry, dict):
-                controls[name] = ControlSpec.read(reader, entry, f"controls.{name}", passes)
+                controls[name] = ControlSpec.read(reader, entry, f"controls.{name}", derived_from)
             else:
                 reader.read.add(f"controls.{name}")
                 reader.problem(f"controls.{name}", "must be an object with frames, model and weight")

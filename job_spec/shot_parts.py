@@ -1,5 +1,6 @@
 """The parts of a job about the shot's frames: the keyframes painted (``Keyframes``), the
-deflicker (``Smoothing``), a farm's chunks (``ChunkPlan``) and the pass EXRs (``Passes``)."""
+deflicker (``Smoothing``), a farm's chunks (``ChunkPlan``), and what the engine derives its
+inputs from: the pass EXRs (``Passes``) or footage (``Footage``)."""
 
 import dataclasses
 import json
@@ -147,13 +148,27 @@ class Passes:
     frames: tuple | str = custom(())
     derived: str = text("", required=True)
 
+    key: ClassVar[str] = "passes"  # its object in the job
+
     @classmethod
     def read(cls, reader):
-        within = reader.get("passes", (dict,))
+        within = reader.get(cls.key, (dict,))
         if within is None:
             return None
-        frames = reader.get("passes.frames", (str, list), (), required=True, within=within)
+        frames = reader.get(f"{cls.key}.frames", (str, list), (), required=True, within=within)
         if isinstance(frames, list) and not (frames and all(isinstance(item, str) for item in frames)):
-            reader.problem("passes.frames", "must be a folder or a list of frame files")
+            reader.problem(f"{cls.key}.frames", "must be a folder or a list of frame files")
         return cls(frames=tuple(frames) if isinstance(frames, list) else frames,
-                   **reader.fields(cls, within, "passes."))
+                   **reader.fields(cls, within, f"{cls.key}."))
+
+    def to_json(self):
+        return {"frames": self.frames if isinstance(self.frames, str) else list(self.frames), "derived": self.derived}
+
+
+@dataclasses.dataclass(frozen=True)
+class Footage(Passes):
+    """Footage to stylize, a video's or a strip's frames (PNG files in frame order, or a folder),
+    and the folder the engine derives its motion and soft-edge control into: the frames are their
+    own guides and base images."""
+
+    key: ClassVar[str] = "footage"

@@ -51,6 +51,9 @@ def guide_frame(shaded, depth_control, normals, coordinates, depth, coordinate_l
     return np.concatenate([shaded, depth_control[..., None], normal, coordinate], axis=-1).astype(np.float32)
 
 
+FLOW_CHANNELS = (2, 4, 6)  # a flow's layouts: to the next frame, and to the previous, and each step's trust
+
+
 def flow_from_vector(vector):
     """Blender's vector pass (H, W, 4: pixels, x right, y up; xy towards the previous frame, zw
     from the next) → flow (H, W, 4) in (row, col) pixels: channels 0–1 to the next frame, 2–3 to

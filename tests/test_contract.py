@@ -17,6 +17,7 @@ from diffsynth_render.job_spec import (
     ControlSpec,
     CrossFrame,
     DiffusionSpec,
+    Footage,
     JobSpec,
     Keyframes,
     Lora,
@@ -133,7 +134,7 @@ EITHER_OR = {"painter": {"image"}, "keyframes": {"frames"}, "smoothing": {"steps
 def test_a_spec_goes_to_json_and_back_unchanged(painter):
     spec = _off_default(painter)
     for field in dataclasses.fields(spec):  # every field, and every painter's, is off its default
-        if field.name == "passes":  # a job names passes or guides: passes below
+        if field.name in ("passes", "footage"):  # a job names passes, footage or guides: the first two below
             continue
         value = getattr(spec, field.name)
         assert value != job_spec.default(JobSpec, field.name), field.name
@@ -146,9 +147,9 @@ def test_a_spec_goes_to_json_and_back_unchanged(painter):
     assert JobSpec.from_json(raw) == (spec, [])
     painter = spec.painter if painter == "style" else dataclasses.replace(spec.painter, controls={
         name: dataclasses.replace(control, frames=None) for name, control in spec.painter.controls.items()})
-    passes = dataclasses.replace(spec, passes=Passes(("a.exr", "b.exr"), "derived"), guides=(), flow=None,
-                                 painter=painter)
-    assert JobSpec.from_json(json.loads(json.dumps(passes.to_json()))) == (passes, [])
+    for source in (dict(passes=Passes(("a.exr", "b.exr"), "derived")), dict(footage=Footage("footage", "derived"))):
+        derived = dataclasses.replace(spec, **source, guides=(), flow=None, painter=painter)
+        assert JobSpec.from_json(json.loads(json.dumps(derived.to_json()))) == (derived, [])
 
 
 @pytest.mark.parametrize("painter", ["diffusion", "style"])

@@ -4,8 +4,9 @@ Guides do not change while a shot is denoised, so every NNF (and the weight of e
 pixel: its confidence, zero where the pixel is hidden in the source) is estimated on first need
 and, for a blender called again and again (``keep``), reused by every later call; a blender
 called once lets each go after its last use. With flows, an NNF is the chained flow itself
-(refined by a local search only if ``flow_iterations`` asks); without, a full PatchMatch search
-on the guides. Kept entries are int16 (row, col) plus float16 weights: 1.5 MiB per pair at
+(refined by a local search only if ``flow_iterations`` asks), its pixels weighted by whether the
+surfaces say they are seen, or by the trust estimated motion carries; without, a full PatchMatch
+search on the guides. Kept entries are int16 (row, col) plus float16 weights: 1.5 MiB per pair at
 512², in one array allocated up front (thousands of small long-lived arrays between the
 search's large temporaries fragment the heap: measured 4 GiB instead of 0.5 GiB). Entries
 beyond the memory limit go to a temporary folder, removed with the store.
@@ -26,7 +27,7 @@ import torch
 from ...kernels import estimate_nnf, patch_distance, vote
 from ...kernels.pyramid import clamp_centres
 from .margins import add_margin, crop_margin
-from .motion import pixels, tensor_frames, visible_at, walk
+from .motion import pixels, tensor_frames, trusted, visible_at, walk
 
 WALKS_KEPT = 4  # chains of flows kept to walk on from: a block's frames come in order of distance
 
@@ -42,6 +43,7 @@ class FieldStore:
         self.count, self.height, self.width, self.channels = guides.shape
         span = 2 * settings.window + 3  # the frames of one window, and one more on each side
         self.guides = tensor_frames(guides, span, device)
+        self.trusted = trusted(flows)  # estimated motion, which says where its steps hold
         self.flows = None if flows is None else tensor_frames(flows, span)
         # Surface coordinates in [0, 1] compared within SAME_SURFACE: half precision holds them
         # (the derived guides are float16 on disk), at half the memory of a window of them.
@@ -55,7 +57,7 @@ class FieldStore:
         self.on_estimate = None  # called with the number of NNFs each time some are estimated
         self._slots, self._on_disk, self._loose = {}, set(), {}  # pair → slot; pairs in files; pair → entry
         self._nnfs = self._weights = self._folder = None
-        self._walks = collections.OrderedDict()  # (target, direction) → (frame reached, positions)
+        self._walks = collections.OrderedDict()  # (target, direction) → (frame reached, positions, trust)
         # Every pixel's (row, col), without and with the margin: made once, not for every NNF.
         self._grid = pixels(self.height, self.width)
         self._margined_grid = pixels(self.height + 2 * self.margin, self.width + 2 * self.margin).long()
@@ -87,8 +89,10 @@ class FieldStore:
 
     @property
     def weighted(self):
-        """Whether remapped pixels carry weights (confidence, or visibility from flows and surfaces)."""
-        return self.settings.weighting == "confidence" or (self.flows is not None and self.surfaces is not None)
+        """Whether remapped pixels carry weights (confidence, or visibility from flows and surfaces
+        or from the flows' trust)."""
+        return self.settings.weighting == "confidence" or (self.flows is not None and
+                                                           (self.surfaces is not None or self.trusted))
 
     def get(self, target, source):
         """(NNF int64 (H, W, 2), weight float32 (H, W) or None) on the store's device, estimated
@@ -135,53 +139,63 @@ class FieldStore:
     def _estimate_batch(self, batch):
         s = self.settings
         searched = self.flows is None or s.flow_iterations > 0
-        # Patch distances weigh the matches unless surfaces say what each pixel sees.
-        targets = sources = None
-        if searched or (self.weighted and self.surfaces is None):
+        # Patch distances weigh the matches unless surfaces, or the trust of estimated motion, say
+        # what each pixel sees.
+        targets = sources = trusts = None
+        if searched or (self.weighted and self.surfaces is None and not self.trusted):
             targets = torch.stack([self._searched(target) for target, _ in batch])
             sources = torch.stack([self._searched(source) for _, source in batch])
         if not searched:  # the motion itself, nothing to search
-            nnf = torch.stack([self._flow_nnf(*pair) for pair in batch])
+            chains = [self._chained(*pair) for pair in batch]
+            nnf = torch.stack([self._flow_nnf(displacement) for displacement, _ in chains])
+            trusts = [trust for _, trust in chains] if self.trusted else None
         else:
             search = dict(patch_size=s.patch_size, iterations=s.iterations)
             if self.flows is not None:  # a local search at full size around the motion
-                init = torch.stack([self._chained(*pair) for pair in batch])
+                init = torch.stack([self._chained(*pair)[0] for pair in batch])
                 init = add_margin(init, self.margin, "replicate").to(self.device)
                 search.update(iterations=s.flow_iterations, levels=1, search_radius=s.flow_radius, init=init)
             nnf = estimate_nnf(sources, targets, **search, backend=self.backend, device=self.device).long()
-        weight = self._weight(batch, sources, targets, nnf) if self.weighted else None
+        weight = self._weight(batch, sources, targets, nnf, trusts) if self.weighted else None
         for index, pair in enumerate(batch):
             self._keep(pair, nnf[index], None if weight is None else weight[index])
 
-    def _flow_nnf(self, target, source):
-        """The NNF (with margin) the chained flow from ``target`` to ``source`` is: each pixel's
-        landing point rounded, patch centres kept a patch radius inside (as ``estimate_nnf``
-        starts a search from a flow)."""
-        flow = add_margin(self._chained(target, source).unsqueeze(0), self.margin, "replicate")[0]
+    def _flow_nnf(self, displacement):
+        """The NNF (with margin) a chained flow's ``displacement`` is: each pixel's landing point
+        rounded, patch centres kept a patch radius inside (as ``estimate_nnf`` starts a search
+        from a flow)."""
+        flow = add_margin(displacement.unsqueeze(0), self.margin, "replicate")[0]
         height, width = flow.shape[:2]
         return clamp_centres(self._margined_grid + flow.round().long(), height, width,
                              self.settings.patch_size // 2).to(self.device)
 
     def _chained(self, target, source):
-        """``motion.chained_flow`` from ``target`` to ``source``, walked on from the last chain
-        from ``target`` in that direction where it stopped short of ``source``."""
+        """(``motion.chained_flow`` from ``target`` to ``source``, its trust (H, W) or None for
+        flows without), walked on from the last chain from ``target`` in that direction where it
+        stopped short of ``source``."""
         direction = 1 if source > target else -1
         grid = self._grid
-        frame, position = self._walks.pop((target, direction), (target, grid))
+        start = (target, grid, torch.ones(grid.shape[:2]) if self.trusted else None)
+        frame, position, trust = self._walks.pop((target, direction), start)
         if (source - frame) * direction < 0:  # walked past it: from the start
-            frame, position = target, grid
-        position = walk(self.flows, frame, source, position)
-        self._walks[(target, direction)] = (source, position)
+            frame, position, trust = start
+        walked = walk(self.flows, frame, source, position, trust)
+        position, trust = walked if self.trusted else (walked, None)
+        self._walks[(target, direction)] = (source, position, trust)
         if len(self._walks) > WALKS_KEPT:
             self._walks.popitem(last=False)
-        return position - grid
+        return position - grid, trust
 
-    def _weight(self, batch, sources, targets, nnf):
+    def _weight(self, batch, sources, targets, nnf, trusts=None):
         """(B, H, W) weights of the batch's remapped pixels (with margin). With flows and
         surfaces: 1 where the target pixel is seen in the source, 0 where hidden (a flow NNF is
-        right or has no answer; patch distances add nothing: bench/RESULTS.md). Otherwise, under
-        confidence weighting, exp(−d / (C · scale)), d the patch distance on C guide channels."""
+        right or has no answer; patch distances add nothing: bench/RESULTS.md). With estimated
+        motion, the ``trusts`` of its chained flows. Otherwise, under confidence weighting,
+        exp(−d / (C · scale)), d the patch distance on C guide channels."""
         s = self.settings
+        if trusts is not None and self.surfaces is None:
+            return torch.stack([add_margin(trust[..., None], self.margin, "replicate")[..., 0] for trust in trusts]
+                               ).to(self.device)
         if self.flows is None or self.surfaces is None:
             guide = slice(0, self.channels)  # the texture channels are for the search only
             distance = patch_distance(sources[..., guide].contiguous(), targets[..., guide].contiguous(), nnf,

@@ -1,18 +1,23 @@
 """Motion fields, the NNFs of a shot with known motion: per-frame flows chained from one frame to
 another, and which carried pixels land on the surface point they showed (not occluded).
 
-``flows`` has one field per frame, ``(N, H, W, 2)`` or ``(N, H, W, 4)``, in pixels as
-(row, col): channels 0–1 move a pixel of frame i to frame i+1, channels 2–3 (when given) to
-frame i−1. Without them the step back from frame i is taken as minus the step forward from
-frame i−1 at the same pixel, a fair guess for smooth motion. Any sequence whose ``flows[i]``
-is frame i's field as a tensor will do (an array, or ``Frames`` read from disk when asked).
+``flows`` has one field per frame, ``(N, H, W, 2)``, ``(N, H, W, 4)`` or ``(N, H, W, 6)``, in
+pixels as (row, col): channels 0–1 move a pixel of frame i to frame i+1, channels 2–3 (when
+given) to frame i−1. Without them the step back from frame i is taken as minus the step forward
+from frame i−1 at the same pixel, a fair guess for smooth motion. Channels 4–5 (estimated motion,
+``engine.estimated_motion``) are the trust in each step, to i+1 and to i−1: 1 where it holds, 0
+where it does not (the pixel is hidden there, or the estimate failed); a chain of steps is
+trusted as much as all its steps. Any sequence whose ``flows[i]`` is frame i's field as a tensor
+will do (an array, or ``Frames`` read from disk when asked).
 """
 
 import torch
 
 from ...shot.frames import Frames, Recent, as_frames
+from ...shot.guides import FLOW_CHANNELS
 
 SAME_SURFACE = 0.02  # largest difference, on any surface channel, of one surface point seen in two frames
+TRUST = {1: 4, -1: 5}  # a step's trust channel by its direction, in flows of 6 channels
 
 
 def check_flows(flows, shape):
@@ -20,8 +25,9 @@ def check_flows(flows, shape):
     values checked here), ``Frames`` as they are (a frame read from a file is checked there)."""
     frames = isinstance(flows, Frames)
     tensor = flows if frames else torch.as_tensor(flows).float().cpu()
-    if len(tensor.shape) != 4 or tuple(tensor.shape[:3]) != tuple(shape) or tensor.shape[3] not in (2, 4):
-        raise ValueError(f"flows must have shape {(*shape, 2)} or {(*shape, 4)}, got {tuple(tensor.shape)}")
+    if len(tensor.shape) != 4 or tuple(tensor.shape[:3]) != tuple(shape) or tensor.shape[3] not in FLOW_CHANNELS:
+        raise ValueError(f"flows must have shape {(*shape, 2)}, {(*shape, 4)} or {(*shape, 6)}, got "
+                         f"{tuple(tensor.shape)}")
     if not frames and not bool(torch.isfinite(tensor).all()):
         raise ValueError("flows contain NaN or infinite values")
     return tensor
@@ -33,13 +39,22 @@ def chained_flow(flows, target, source):
     return walk(flows, target, source, grid) - grid
 
 
-def walk(flows, start, source, position):
+def walk(flows, start, source, position, trust=None):
     """``position`` (H, W, 2), where a chain of flows from some frame has taken its pixels by
-    frame ``start``, walked on to frame ``source``."""
+    frame ``start``, walked on to frame ``source``; with ``trust`` (H, W: the chain's so far, for
+    flows with trust channels), (position, trust) with each step's trust multiplied in."""
     step = 1 if source > start else -1
     for frame in range(start, source, step):
+        if trust is not None:
+            channel = TRUST[step]
+            trust = trust * _sampled(flows[frame][..., channel:channel + 1], position)[..., 0]
         position = position + _sampled(_step(flows, frame, step), position)
-    return position
+    return position if trust is None else (position, trust)
+
+
+def trusted(flows):
+    """Whether ``flows`` carry the trust of each step (6 channels)."""
+    return flows is not None and flows.shape[-1] == FLOW_CHANNELS[-1]
 
 
 def pixels(height, width):
@@ -97,20 +112,26 @@ def visible_at(source_surfaces, target_surfaces, rows, cols, tolerance=SAME_SURF
 
 def keyframe_flows(flows, keyframes):
     """The flows of the shot made of frames ``keyframes`` alone (ascending indices), as
-    ``Frames`` (K, H, W, 4) made when asked: each keyframe's motion to the next keyframe and back
-    to the one before, chained through the frames between."""
-    size, flows, keyframes = tuple(flows.shape[1:3]), tensor_frames(flows, 2), list(keyframes)
+    ``Frames`` (K, H, W, 4, or 6 with trust) made when asked: each keyframe's motion to the next
+    keyframe and back to the one before, chained through the frames between."""
+    size, channels = tuple(flows.shape[1:3]), 6 if trusted(flows) else 4
+    flows, keyframes = tensor_frames(flows, 2), list(keyframes)
+    grid = pixels(*size)
 
     def keyframe_flow(index):
         frame = keyframes[index]
-        result = torch.zeros((*size, 4))
-        if index + 1 < len(keyframes):
-            result[..., 0:2] = chained_flow(flows, frame, keyframes[index + 1])
-        if index > 0:
-            result[..., 2:4] = chained_flow(flows, frame, keyframes[index - 1])
+        result = torch.zeros((*size, channels))
+        for neighbour, moved, trust in ((index + 1, slice(0, 2), 4), (index - 1, slice(2, 4), 5)):
+            if not 0 <= neighbour < len(keyframes):
+                continue
+            if channels == 6:
+                position, result[..., trust] = walk(flows, frame, keyframes[neighbour], grid, torch.ones(size))
+            else:
+                position = walk(flows, frame, keyframes[neighbour], grid)
+            result[..., moved] = position - grid
         return result
 
-    return Frames(len(keyframes), (*size, 4), keyframe_flow)
+    return Frames(len(keyframes), (*size, channels), keyframe_flow)
 
 
 def tensor_frames(frames, capacity, device="cpu", dtype=torch.float32):
