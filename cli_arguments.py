@@ -26,8 +26,20 @@ def add_frame_options(parser):
 def add_shot_options(parser):
     """The options that set up a shot's Stylize (``stylize`` and ``farm-template`` both take them)."""
     add_frame_options(parser)
+    add_painter_options(parser, "the file's")
+    parser.add_argument("--base", choices=BASE_IMAGES, help="the picture each frame is painted from (style painter) or "
+                        "starts from (diffusion painter, with --image-strength below 1)")
+    parser.add_argument("--save-blend", type=new_blend, metavar="OUT.blend", help="save a copy of the file with the "
+                        "strip (never the file itself)")
+    parser.add_argument("--engine-python", type=program, metavar="PYTHON",
+                        help="the Python that runs the engine, with torch and OpenEXR (default: this Python)")
+
+
+def add_painter_options(parser, defaults):
+    """The painter's options and the smoothing's (what ``defaults`` says is taken where one is not
+    given: "the file's"): a shot's and footage's Stylize take the same."""
     parser.add_argument("--painter", choices=PAINTERS, help="style (built-in, no download) or diffusion "
-                        "(Stable Diffusion); default: the file's")
+                        f"(Stable Diffusion); default: {defaults}")
     parser.add_argument("--window", type=bounded(0, limits(Smoothing, "window")["max"]),
                         help="frames blended on each side (0: the painter's own)")
     parser.add_argument("--keyframes", type=parsed_by(Keyframes.parse), help=Keyframes.HELP)
@@ -38,9 +50,7 @@ def add_shot_options(parser):
     parser.add_argument("--strength", type=number_within(**limits(StyleSpec, "strength")),
                         help="style painter: 0 (the base image) to 1 (fully painted)")
     parser.add_argument("--keep-colors", action="store_true", help="style painter: keep the base image's colours")
-    parser.add_argument("--base", choices=BASE_IMAGES, help="the picture each frame is painted from (style painter) or "
-                        "starts from (diffusion painter, with --image-strength below 1)")
-    parser.add_argument("--prompt", help="the prompt (default: the one saved in the file)")
+    parser.add_argument("--prompt", help=f"the prompt (default: {defaults})")
     parser.add_argument("--negative", help="the negative prompt")
     parser.add_argument("--model", type=model_source, help="tiny, a diffusers folder, an SD1.5 checkpoint file or a "
                         "Hugging Face id (owner/name)")
@@ -53,10 +63,6 @@ def add_shot_options(parser):
     parser.add_argument("--seed", type=bounded(*limits(DiffusionSpec, "seed").values()))
     parser.add_argument("--allow-downloads", action="store_true",
                         help="fetch Hugging Face models missing from the cache (otherwise only the cache is read)")
-    parser.add_argument("--save-blend", type=new_blend, metavar="OUT.blend", help="save a copy of the file with the "
-                        "strip (never the file itself)")
-    parser.add_argument("--engine-python", type=program, metavar="PYTHON",
-                        help="the Python that runs the engine, with torch and OpenEXR (default: this Python)")
 
 
 def parsed_by(parse):

@@ -9,6 +9,7 @@ import argparse
 import contextlib
 import dataclasses
 import enum
+import filecmp
 import glob
 import json
 import os
@@ -161,15 +162,18 @@ def frame_name(number: int, suffix: str = ".png") -> str:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, keep_same: bool = False) -> Iterator[Path]:
     """A temporary name beside ``path`` (same suffix) to write to; renamed to ``path`` when the
     block ends, removed if it raises: readers never see a half-written file. The name is this
-    process's own: farm tasks writing the same file at once never write into each other's."""
+    process's own: farm tasks writing the same file at once never write into each other's.
+    ``keep_same``: a ``path`` that holds the very bytes written is left as it was, its time
+    stamp with it (what was derived from it stays valid)."""
     path = Path(path)
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial{path.suffix}")
     try:
         yield partial
-        os.replace(partial, path)
+        if not (keep_same and path.is_file() and filecmp.cmp(partial, path, shallow=False)):
+            os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
 
@@ -194,6 +198,29 @@ def picture_problem(path: str | os.PathLike) -> str:
     if webp and any(head.startswith(start) for starts in PICTURE_STARTS.values() for start in starts):
         return ""
     return f"is not a picture ({', '.join(PICTURE_STARTS)})"
+
+
+def reserve_version(folder: str | Path, prefix: str = "stylized_v") -> tuple[int, Path]:
+    """(the next version of ``prefix###`` results in ``folder``, its job file ``jobs/job_v###.json``),
+    the job file's name taken atomically for this run: runs started at once into one folder (two
+    Blender windows, a farm's retry) each get their own version."""
+    jobs = Path(folder) / "jobs"
+    jobs.mkdir(parents=True, exist_ok=True)
+    taken = [_number(p.name, prefix) for p in Path(folder).glob(f"{prefix}*")]
+    taken += [_number(p.stem, "job_v") for p in jobs.glob("job_v*.json")]
+    version = max(filter(None, taken), default=0) + 1
+    while True:
+        path = jobs / f"job_v{version:03d}.json"
+        try:
+            with open(path, "x"):
+                return version, path
+        except FileExistsError:
+            version += 1
+
+
+def _number(name, prefix):
+    tail = name[len(prefix):]
+    return int(tail) if name.startswith(prefix) and tail.isdigit() else None
 
 
 MADE_BY = "DiffSynth Render"  # in every result.json: the mark of a folder this engine wrote

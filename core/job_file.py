@@ -22,26 +22,3 @@ def write_job(job: JobSpec | dict, path: str | Path) -> Path:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     raw = job.to_json() if isinstance(job, JobSpec) else job
     return write_text_atomically(path, json.dumps(raw, indent=1))
-
-
-def reserve_version(folder: str | Path, prefix: str = "stylized_v") -> tuple[int, Path]:
-    """(the next version of ``prefix###`` results in ``folder``, its job file ``jobs/job_v###.json``),
-    the job file's name taken atomically for this run: runs started at once into one folder (two
-    Blender windows, a farm's retry) each get their own version."""
-    jobs = Path(folder) / "jobs"
-    jobs.mkdir(parents=True, exist_ok=True)
-    taken = [_number(p.name, prefix) for p in Path(folder).glob(f"{prefix}*")]
-    taken += [_number(p.stem, "job_v") for p in jobs.glob("job_v*.json")]
-    version = max(filter(None, taken), default=0) + 1
-    while True:
-        path = jobs / f"job_v{version:03d}.json"
-        try:
-            with open(path, "x"):
-                return version, path
-        except FileExistsError:
-            version += 1
-
-
-def _number(name, prefix):
-    tail = name[len(prefix):]
-    return int(tail) if name.startswith(prefix) and tail.isdigit() else None

@@ -32,10 +32,11 @@ from ..contract import (
     cancel_file,
     frame_name,
     parse_event,
+    reserve_version,
     step_preview_file,
 )
 from .engine_process import start_engine
-from .job_file import reserve_version, shot_job, write_job
+from .job_file import shot_job, write_job
 
 PASSES_SHARE = 0.2  # of the progress bar
 PREVIEW_FOLDER = "preview"  # in the shot folder: the last Preview Frame's painted frame

@@ -5,7 +5,7 @@ import signal
 import sys
 
 from ..contract import Exit, OneLineParser
-from . import deflicker_cli, stitch, worker
+from . import deflicker_cli, stitch, video_cli, worker
 
 
 def _info(args):
@@ -33,6 +33,7 @@ def build_parser():
     deflicker_cli.add_command(commands)
     worker.add_command(commands)
     stitch.add_command(commands)
+    video_cli.add_command(commands)
     return parser
 
 

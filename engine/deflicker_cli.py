@@ -29,6 +29,10 @@ def add_command(commands):
     parser.add_argument("--keep-detail", action="store_true",
                         help="scale the blend's fine detail back to each frame's own (brushwork that differs "
                              "frame to frame stays sharp; noise that differs comes back too)")
+    parser.add_argument("--estimate-motion", action="store_true",
+                        help="blend along the motion between frames, estimated from the first --guide (pictures: "
+                             "the footage) with DIS optical flow, each step trusted only where it lands on its own "
+                             "colour and the step back returns (as Stylize does for footage)")
     parser.add_argument("--backend", choices=BACKENDS, default="auto")
     parser.add_argument("--device", default=None, help="torch device: cpu, cuda, cuda:1, mps")
     parser.set_defaults(run=run)
@@ -39,16 +43,18 @@ def run(args):
     from ..contract import cancel_file, result_folder
     from .deflicker import BlendSettings, PatchBlender
     from .deflicker.detail import frame_detail
+    from .estimated_motion import EstimatedMotion
     from .process_control import Events, StopRequest, guarded
 
     events = Events(False, "deflicker")
     try:
-        guides, frames, names, bits = _inputs(args)
+        guides, motion_guide, frames, names, bits = _inputs(args)
         settings = BlendSettings(mode=args.mode, window=args.window, weighting=args.weighting,
                                  keep_detail=args.keep_detail, backend=args.backend, device=args.device)
         colour = frames.map(lambda frame: frame[..., :3], 3)
         texture = colour.map(lambda frame: frame_detail(frame[None])[0], 3)
-        patch_blender = PatchBlender(guides, settings, texture=texture, keep_fields=False)
+        flows = EstimatedMotion(motion_guide).flows if args.estimate_motion else None
+        patch_blender = PatchBlender(guides, settings, flows=flows, texture=texture, keep_fields=False)
         partial = result_folder(args.out)
     except ValueError as error:
         return events.error("input", str(error))
@@ -84,7 +90,8 @@ def _deflicker(args, frames, colour, names, bits, patch_blender, partial, stop):
         write_png(partial / names[index], frame, bits)
     write_text_atomically(partial / RESULT_FILE, json.dumps(
         {"made_by": MADE_BY, "frames": names, "guides": [str(folder) for folder in args.guide],
-         "source": str(args.frames), "settings": dataclasses.asdict(patch_blender.settings)}, indent=1))
+         "estimated_motion": args.estimate_motion, "source": str(args.frames),
+         "settings": dataclasses.asdict(patch_blender.settings)}, indent=1))
     replace_folder(partial, args.out)
     kept = "; their alpha kept as it was (only colour is blended)" if alpha else ""
     print(f"deflicker: {len(names)} frames written to {args.out} ({patch_blender.estimations} NNFs estimated)"
@@ -93,7 +100,8 @@ def _deflicker(args, frames, colour, names, bits, patch_blender, partial, stop):
 
 
 def _inputs(args):
-    """(guides, frames (``Frames``), frame names, bits), every folder checked against the frames."""
+    """(guides, the first guide alone, frames (``Frames``), frame names, bits), every folder checked
+    against the frames."""
     from ..shot.frames import stacked
     from .image_sequences import NPY, PNG, open_sequence
 
@@ -110,4 +118,4 @@ def _inputs(args):
             raise ValueError(f"--guide {folder} has {len(guide)} frames of {guide.shape[2]}x{guide.shape[1]} but "
                              f"--frames {args.frames} has {len(frames)} of {frames.shape[2]}x{frames.shape[1]}")
         guides.append(guide)
-    return stacked(guides), frames, names, bits
+    return stacked(guides), guides[0], frames, names, bits

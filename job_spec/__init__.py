@@ -25,9 +25,13 @@ from .painters import (
 )
 from .shot_parts import ChunkPlan, Footage, Keyframes, Passes, Smoothing
 
-__all__ = ["ChunkPlan", "ControlSpec", "CrossFrame", "DiffusionSpec", "Footage", "JobSpec", "Keyframes", "Lora",
-           "ModelSpec", "Passes", "Schedule", "Smoothing", "StyleSpec", "default", "default_and_limits", "limits"]
+__all__ = ["FOOTAGE_IMAGE_STRENGTH", "ChunkPlan", "ControlSpec", "CrossFrame", "DiffusionSpec", "Footage", "JobSpec",
+           "Keyframes", "Lora", "ModelSpec", "Passes", "Schedule", "Smoothing", "StyleSpec", "default",
+           "default_and_limits", "limits"]
 
+# How far the diffusion painter noises each frame of footage before the loop, unless told: it
+# keeps the footage's shapes and colours and paints them over.
+FOOTAGE_IMAGE_STRENGTH = 0.6
 LEGACY_PAINTER = "diffusion"  # a job file that names no painter was written before the style painter
 
 

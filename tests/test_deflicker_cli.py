@@ -189,3 +189,12 @@ def _earlier_result(folder, frame):
     folder.mkdir(parents=True, exist_ok=True)
     (folder / frame).write_bytes(b"an earlier run's frame")
     (folder / RESULT_FILE).write_text(json.dumps({"made_by": MADE_BY, "frames": [frame]}))
+
+
+def test_estimated_motion_smooths_along_the_guides_motion(shot):
+    folders, styled = shot
+    assert main(arguments(folders, "--estimate-motion")) == 0
+    assert json.loads((folders["out"] / RESULT_FILE).read_text())["estimated_motion"] is True
+    smoothed, _, _ = read_sequence(folders["out"])
+    frames, _, _ = read_sequence(folders["frames"])
+    assert np.mean((smoothed - styled) ** 2) < 0.5 * np.mean((frames - styled) ** 2)

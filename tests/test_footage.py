@@ -121,3 +121,58 @@ def test_bad_footage_jobs_are_named(tmp_path, change, message):
     path.write_text(json.dumps(job))
     with pytest.raises(JobError, match=message):
         read_job(path)
+
+
+# ---- engine stylize-video -----------------------------------------------------------------------
+
+def _video(path, count=6, size=(100, 90)):
+    """An MJPG AVI of ``count`` frames of moving texture, ``size`` (width, height)."""
+    import cv2
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 24, size)
+    for frame in _footage(count):
+        writer.write(cv2.resize((np.asarray(frame)[..., ::-1] * 255).astype(np.uint8), size))
+    writer.release()
+    return path
+
+
+def test_a_video_is_stylized_into_versions_and_its_frames_are_taken_once(tmp_path):
+    video, out = _video(tmp_path / "clip.avi"), tmp_path / "out"
+    assert main(["stylize-video", str(video), "--out", str(out), "--window", "2", "--progress", "jsonl"]) == 0
+    names = [frame_name(i) for i in range(1, 7)]
+    assert sorted(p.name for p in (out / "stylized_v001").glob("frame_*.png")) == names
+    assert sorted(p.name for p in (out / "footage").glob("frame_*.png")) == names
+    job = json.loads((out / "jobs" / "job_v001.json").read_text())
+    assert job["size"] == [96, 88] and job["painter"] == "style"  # rounded to multiples of 8
+    taken = {p.name: p.stat().st_mtime_ns for p in (out / "footage").iterdir()}
+    assert main(["stylize-video", str(video), "--out", str(out), "--style", "3", "--progress", "jsonl"]) == 0
+    assert (out / "stylized_v002").is_dir() and (out / "stylized_v001").is_dir()
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "footage").iterdir()} == taken
+
+
+def test_a_folder_of_frames_with_a_prompt_gets_the_diffusion_painter_from_the_frames(tmp_path):
+    folder, out = tmp_path / "frames", tmp_path / "out"
+    folder.mkdir()
+    for index, frame in enumerate(_footage(4)):
+        write_png(folder / f"shot{index:02d}.png", frame)
+    assert main(["stylize-video", str(folder), "--out", str(out), "--prompt", "a harbour", "--steps", "2",
+                 "--preset", "fast-preview", "--size", "64x64", "--progress", "jsonl"]) == 0
+    job = json.loads((out / "jobs" / "job_v001.json").read_text())
+    assert list(job["controls"]) == ["softedge"] and job["image_strength"] == 0.6 and job["size"] == [64, 64]
+    assert len(list((out / "stylized_v001").glob("frame_*.png"))) == 4
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda path: path.write_text("not a video"), "is not a video OpenCV can read"),
+    (lambda path: path.mkdir(), "holds no frames"),
+    (lambda path: [path.mkdir(), write_png(path / "a.png", np.zeros((64, 64, 3))),
+                   write_png(path / "b.png", np.zeros((72, 64, 3)))], "every frame must have one size"),
+    (lambda path: [path.mkdir(), (path / "a.png").write_bytes(b"broken")], "cannot be read as a picture"),
+    (lambda path: None, "does not exist"),
+])
+def test_bad_footage_is_named_and_nothing_is_written(tmp_path, capsys, make, message):
+    make(tmp_path / "input")
+    out = tmp_path / "new" / "out"
+    assert main(["stylize-video", str(tmp_path / "input"), "--out", str(out)]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()

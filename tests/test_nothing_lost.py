@@ -14,7 +14,6 @@ import pytest
 from conftest import build_shot, cli_run, files_state, refused, run_engine, strips
 
 from diffsynth_render import contract
-from diffsynth_render.core.job_file import reserve_version
 from diffsynth_render.core.request import ModelChoice, RequestError, check_request
 from diffsynth_render.exr_file import exr_is_whole
 from diffsynth_render.job_spec import StyleSpec
@@ -242,14 +241,15 @@ def test_a_full_disk_while_rendering_passes_is_said_as_such(project, small_disk)
 # ---- runs at the same time ----------------------------------------------------------------------
 
 def test_versions_are_reserved_once_each_when_runs_start_together(tmp_path):
-    taken, threads = [], [threading.Thread(target=lambda: taken.append(reserve_version(tmp_path))) for _ in range(8)]
+    taken = []
+    threads = [threading.Thread(target=lambda: taken.append(contract.reserve_version(tmp_path))) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert sorted(version for version, _ in taken) == list(range(1, 9))
     (tmp_path / "stylized_v011").mkdir()
-    assert reserve_version(tmp_path)[0] == 12
+    assert contract.reserve_version(tmp_path)[0] == 12
 
 
 def test_two_stylize_runs_into_one_folder_keep_their_own_results(project):
