@@ -16,6 +16,7 @@ from .job_spec import ControlSpec, DiffusionSpec, Smoothing, StyleSpec
 
 ADDON_PACKAGE = __package__  # e.g. ``bl_ext.user_default.diffsynth_render``
 PREVIEW_IMAGE = "DiffSynth Preview"  # the image showing the last Preview Frame
+STRIPS_FOLDER = "strips"  # in the shot's folder: a folder per stylized strip
 STEP_IMAGE = "DiffSynth Step"  # the image showing a running diffusion's estimate of its first frame
 
 
@@ -67,11 +68,17 @@ def shot_folder(scene, settings):
     return Path(bpy.path.abspath(base)) / bpy.path.clean_name(scene.name)
 
 
-def shot_request(context, folder=None, frame=None, style=False):
+def strip_folder(scene, strip):
+    """The folder for a strip's footage, jobs and results, in the scene's folder."""
+    return shot_folder(scene, scene.diffsynth) / STRIPS_FOLDER / bpy.path.clean_name(strip.name)
+
+
+def shot_request(context, folder=None, frame=None, style=False, footage=None):
     """The checked ``ShotRequest`` for the context's scene (its files in ``folder``, default the
     shot's folder), or with ``frame``, for a preview of that frame alone (painted on its own, as
     a Stylize without smoothing paints it); ``style``: with the style painter's settings, whichever
-    painter is chosen (a style gallery). Raises ``RequestError``."""
+    painter is chosen (a style gallery); ``footage``: (first, last) frames of a strip, for its
+    footage (no camera needed). Raises ``RequestError``."""
     scene = context.scene
     settings = scene.diffsynth
     frame_range = ((scene.frame_start, scene.frame_end) if settings.use_scene_range
@@ -83,14 +90,16 @@ def shot_request(context, folder=None, frame=None, style=False):
     prefs = get_preferences(context)
     painter = {StyleSpec.kind: _style_spec, DiffusionSpec.kind: _diffusion_spec}[
         StyleSpec.kind if style else settings.painter](settings)
-    return check_request(name=scene.name, has_camera=scene.camera is not None, frame_range=frame_range,
-                         size=_wanted_size(scene, settings),
-                         folder=folder or shot_folder(scene, settings), model=_model_choice(settings, context),
-                         python=engine_python(context), packages=packages_dir(context), device=prefs.device,
-                         painter=painter, smoothing=Smoothing(window=settings.window or None, mode=settings.mode),
-                         keyframes=settings.keyframes,
-                         pixel_aspect=(scene.render.pixel_aspect_x, scene.render.pixel_aspect_y),
-                         frame_step=scene.frame_step, missing_libraries=missing_libraries())
+    request = check_request(name=scene.name, has_camera=footage is not None or scene.camera is not None,
+                            frame_range=footage or frame_range, size=_wanted_size(scene, settings),
+                            folder=folder or shot_folder(scene, settings), model=_model_choice(settings, context),
+                            python=engine_python(context), packages=packages_dir(context), device=prefs.device,
+                            painter=painter, smoothing=Smoothing(window=settings.window or None, mode=settings.mode),
+                            keyframes=settings.keyframes,
+                            pixel_aspect=(scene.render.pixel_aspect_x, scene.render.pixel_aspect_y),
+                            frame_step=1 if footage else scene.frame_step,
+                            missing_libraries=() if footage else missing_libraries())
+    return request.on_footage() if footage else request
 
 
 def missing_libraries():

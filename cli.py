@@ -12,6 +12,11 @@ One frame painted as Stylize would paint it without smoothing, in seconds (the s
 
     python -m diffsynth_render.cli preview SCENE.blend --out FRAME.png [--frame N] [--cache DIR] [any stylize option]
 
+A movie or image strip of the Video Sequence Editor, its motion estimated (the painter's options,
+--size, --save-blend and --engine-python as for stylize):
+
+    python -m diffsynth_render.cli stylize-strip FILE.blend --strip NAME --out DIR [any painter option]
+
 Long shots on a render farm (an Open Job Description job, as AWS Deadline Cloud runs it):
 
     python -m diffsynth_render.cli farm-template SCENE.blend --out DIR --chunk-frames 48 [--overlap 8]
@@ -42,6 +47,8 @@ from pathlib import Path
 from .cli_arguments import (
     add_frame_options,
     add_shot_options,
+    add_size_option,
+    add_stylize_options,
     blend_file,
     bounded,
     existing_folder,
@@ -62,6 +69,12 @@ def build_parser():
     stylize = _shot_command(commands, "stylize", run_stylize, "stylize a .blend's shot and add the result as a VSE "
                             "strip", "output folder (passes, jobs, frames)")
     add_shot_options(stylize)
+    strip = _shot_command(commands, "stylize-strip", run_stylize_strip, "stylize a movie or image strip of a .blend's "
+                          "Video Sequence Editor and add the result above it", "output folder (the strip's frames, "
+                          "jobs and results go to OUT/SCENE/strips/STRIP)")
+    strip.add_argument("--strip", required=True, metavar="NAME", help="the strip's name")
+    add_size_option(strip)
+    add_stylize_options(strip)
     preview = commands.add_parser("preview", help="paint one frame of a .blend's shot as Stylize would without "
                                   "smoothing (its passes only, cached in the file's DiffSynth output folder)")
     preview.add_argument("blend", type=blend_file, help="the .blend file with the shot (never written)")
@@ -172,7 +185,27 @@ def run_stylize(args):
     """Open the file, apply the arguments to its DiffSynth settings, run Stylize; exit status."""
     bpy = set_up_shot(args)
     checked_request(bpy)
-    failed = _operate(bpy, bpy.ops.diffsynth.stylize)
+    return _stylized(args, bpy, bpy.ops.diffsynth.stylize)
+
+
+def run_stylize_strip(args):
+    """Open the file, apply the arguments to its DiffSynth settings, run Stylize Strip on the
+    strip ``--strip``; exit status."""
+    from .core.request import RequestError
+    from .operators.strip_footage import strip_request
+
+    bpy = set_up_shot(args)
+    try:
+        strip_request(bpy.context, args.strip)
+    except RequestError as error:
+        raise UsageError(error.text(cli=True)) from None
+    return _stylized(args, bpy, lambda: bpy.ops.diffsynth.stylize_strip(strip=args.strip))
+
+
+def _stylized(args, bpy, operator):
+    """Run a Stylize ``operator`` to its end, say where its frames went, save the copy asked for;
+    exit status."""
+    failed = _operate(bpy, operator)
     if failed is not None:
         return failed
     settings = bpy.context.scene.diffsynth

@@ -20,15 +20,24 @@ MODEL_FILE_SUFFIXES = (".safetensors", ".ckpt", ".bin", ".pt", ".pth")
 def add_frame_options(parser):
     """--frames and --size."""
     parser.add_argument("--frames", type=frame_range, help="frame range FIRST-LAST (default: the scene's)")
+    add_size_option(parser)
+
+
+def add_size_option(parser):
     parser.add_argument("--size", type=frame_size, help="WIDTHxHEIGHT (default: the scene's, rounded to 8)")
 
 
 def add_shot_options(parser):
     """The options that set up a shot's Stylize (``stylize`` and ``farm-template`` both take them)."""
     add_frame_options(parser)
-    add_painter_options(parser, "the file's")
+    add_stylize_options(parser)
     parser.add_argument("--base", choices=BASE_IMAGES, help="the picture each frame is painted from (style painter) or "
                         "starts from (diffusion painter, with --image-strength below 1)")
+
+
+def add_stylize_options(parser):
+    """The painter's options, --save-blend and --engine-python: a shot's Stylize and a strip's."""
+    add_painter_options(parser, "the file's")
     parser.add_argument("--save-blend", type=new_blend, metavar="OUT.blend", help="save a copy of the file with the "
                         "strip (never the file itself)")
     parser.add_argument("--engine-python", type=program, metavar="PYTHON",

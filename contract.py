@@ -36,6 +36,9 @@ PASS_NAMES = ("Combined", "Depth", "Normal", "Vector", COORDINATE_AOV)
 DERIVED_CONTROLS = ("depth", "softedge")  # the control images the engine makes from pass EXRs
 DERIVED_FOLDERS = (*DERIVED_CONTROLS, "guide", "flow")  # what it derives, a folder each
 EXR_FOLDER = "exr"  # the pass EXRs Blender renders, inside the folder the engine derives its inputs into
+# Footage's folder (a strip's, or stylize-video's --out) holds its frames as PNG files and the
+# folder the engine derives its motion and soft edges into.
+FOOTAGE_FOLDER, FOOTAGE_DERIVED = "footage", "derived"
 DEFAULT_BASE = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 DEFAULT_CONTROLNETS = {"depth": "lllyasviel/control_v11f1p_sd15_depth",
                        "softedge": "lllyasviel/control_v11p_sd15_softedge"}

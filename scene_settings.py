@@ -11,7 +11,7 @@ def set_shot_options(settings, args, folder):
     output ``folder`` too unless None."""
     if folder is not None:
         settings.output_dir = str(folder)
-    if args.frames:
+    if getattr(args, "frames", None):
         settings.use_scene_range = False
         settings.frame_start, settings.frame_end = args.frames
     if args.size:
@@ -40,7 +40,7 @@ def set_painter(settings, args):
         settings.style_strength = args.strength
     if args.keep_colors:
         settings.keep_colors = True
-    if args.base:
+    if getattr(args, "base", None):
         settings.base_image = args.base
     if args.image_strength is not None:
         settings.image_strength = args.image_strength

@@ -11,13 +11,24 @@ from pathlib import Path
 from ..contract import (
     DEFAULT_CONTROLNETS,
     EXR_FOLDER,
+    FOOTAGE_DERIVED,
+    FOOTAGE_FOLDER,
     MAX_SIZE,
     MIN_SIZE,
     SIZE_MULTIPLE,
     picture_problem,
     style_weights,
 )
-from ..job_spec import DiffusionSpec, JobSpec, Keyframes, ModelSpec, Smoothing, StyleSpec
+from ..job_spec import (
+    FOOTAGE_IMAGE_STRENGTH,
+    ControlSpec,
+    DiffusionSpec,
+    JobSpec,
+    Keyframes,
+    ModelSpec,
+    Smoothing,
+    StyleSpec,
+)
 
 # Where the user changes a setting: (its name in the DiffSynth panel, the headless CLI's option).
 SETTING_PLACES = {"frames": ("Start/End", "--frames"), "size": ("Width/Height", "--size"),
@@ -70,6 +81,7 @@ class ShotRequest:
     python: str
     packages: str | None
     spec: JobSpec
+    footage: bool = False  # the frames are a strip's footage, not the scene's passes
 
     @property
     def size(self):
@@ -88,6 +100,36 @@ class ShotRequest:
     @property
     def exr_folder(self):
         return exr_folder(self.folder)
+
+    @property
+    def input_folder(self):
+        """Where Blender renders each frame's input: its pass EXR, or with footage its picture."""
+        return self.folder / FOOTAGE_FOLDER if self.footage else self.exr_folder
+
+    @property
+    def derived_folder(self):
+        """Where the engine derives its inputs from what Blender rendered."""
+        return self.folder / FOOTAGE_DERIVED if self.footage else self.passes_folder
+
+    def on_footage(self) -> "ShotRequest":
+        """This request as a strip's: its frames are footage, painted by ``footage_painter``."""
+        painter, notes = footage_painter(self.spec.painter)
+        spec = dataclasses.replace(self.spec, painter=painter, notes=(*self.spec.notes, *notes))
+        return dataclasses.replace(self, footage=True, spec=spec)
+
+
+def footage_painter(painter: StyleSpec | DiffusionSpec) -> tuple[StyleSpec | DiffusionSpec, list]:
+    """(``painter`` as it paints footage, notes for the user): the diffusion painter keeps only
+    its soft-edge control (footage has no depth) and starts from the frames, at
+    ``FOOTAGE_IMAGE_STRENGTH`` where it was set to 1 (pure noise would keep nothing of them)."""
+    if not isinstance(painter, DiffusionSpec):
+        return painter, []
+    controls = {"softedge": painter.controls.get("softedge", ControlSpec())}
+    if painter.image_strength < 1:
+        return dataclasses.replace(painter, controls=controls), []
+    note = (f"footage is painted from its frames noised {FOOTAGE_IMAGE_STRENGTH:g} (Image Strength 1 would start "
+            "from pure noise; set it below 1 to choose)")
+    return dataclasses.replace(painter, controls=controls, image_strength=FOOTAGE_IMAGE_STRENGTH), [note]
 
 
 def passes_folder(shot_folder: Path) -> Path:

@@ -36,7 +36,7 @@ from ..contract import (
     step_preview_file,
 )
 from .engine_process import start_engine
-from .job_file import shot_job, write_job
+from .job_file import footage_job, shot_job, write_job
 
 PASSES_SHARE = 0.2  # of the progress bar
 PREVIEW_FOLDER = "preview"  # in the shot folder: the last Preview Frame's painted frame
@@ -49,9 +49,10 @@ KILL_AFTER_S = STOP_GRACE_S + 5  # an engine still running this long after a can
 class BlenderSteps:
     """What a run asks of Blender.
 
-    ``render_passes(frame, folder)``: render one frame's pass EXR into ``folder`` (or find it
-    cached); returns (EXR path, whether it was rendered). ``add_strip(folder, name, first_frame)``:
-    the frames of ``folder`` as a strip; returns a sentence saying where it went.
+    ``render_passes(frame, folder)``: render one frame's pass EXR (or a strip's picture, its
+    footage) into ``folder`` (or find it cached); returns (path, whether it was rendered).
+    ``add_strip(folder, name, first_frame)``: the frames of ``folder`` as a strip; returns a
+    sentence saying where it went.
     ``report(stage, fraction)``: the stage text and fraction done changed. ``notes``: a list
     ``render_passes`` adds a line to for anything the user should know (a damaged cached EXR
     rendered again). ``show_preview(picture)``: show a preview's painted frame (a PNG);
@@ -78,11 +79,15 @@ class StylizeRun:
     def __init__(self, request, blender, preview=False, gallery=False):
         self.request, self.blender, self.preview, self.gallery = request, blender, preview or gallery, gallery
         self.state, self.message, self.error_kind = "passes", "", ""
-        self.fraction, self.stage = 0.0, "Rendering passes"
+        self.fraction, self.stage = 0.0, f"Rendering {self._inputs.lower()}"
         self.rendered, self.output, self.version, self.cancel_file = 0, None, None, None
         self._exrs, self._process, self._events, self._stderr = [], None, queue.Queue(), collections.deque(maxlen=40)
         self._stdout_pump = None
         self._cancelled_at = None  # time.monotonic() of the first cancel()
+
+    @property
+    def _inputs(self):
+        return "Footage" if self.request.footage else "Passes"
 
     @property
     def running(self):
@@ -126,12 +131,13 @@ class StylizeRun:
 
     def _render_next_frame(self):
         if self._cancelled_at is not None:
-            return self._end("cancelled", "Cancelled while rendering passes (rendered frames stay cached)")
+            return self._end("cancelled", f"Cancelled while rendering {self._inputs.lower()} (rendered frames stay "
+                             "cached)")
         frames = self.request.frames
-        path, rendered = self.blender.render_passes(frames[len(self._exrs)], self.request.exr_folder)
+        path, rendered = self.blender.render_passes(frames[len(self._exrs)], self.request.input_folder)
         self._exrs.append(path)
         self.rendered += bool(rendered)
-        self._set_stage(f"Passes {len(self._exrs)}/{len(frames)}", PASSES_SHARE * len(self._exrs) / len(frames))
+        self._set_stage(f"{self._inputs} {len(self._exrs)}/{len(frames)}", PASSES_SHARE * len(self._exrs) / len(frames))
         if len(self._exrs) == len(frames):
             self._start_engine()
 
@@ -143,8 +149,8 @@ class StylizeRun:
             self.version, job_path = reserve_version(self.request.folder)
             self.output = self.request.folder / f"stylized_v{self.version:03d}"
         spec = self.request.spec
-        job = shot_job(spec, self.output, self._exrs, self.request.passes_folder,
-                       notes=(*spec.notes, *self.blender.notes))
+        job = (footage_job if self.request.footage else shot_job)(
+            spec, self.output, self._exrs, self.request.derived_folder, notes=(*spec.notes, *self.blender.notes))
         path = write_job(job, job_path)
         self.cancel_file = cancel_file(path)
         self._process = start_engine(self.request.python, "run", str(path), "--progress", "jsonl",

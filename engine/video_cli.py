@@ -22,6 +22,8 @@ from pathlib import Path
 from ..cli_arguments import add_painter_options, frame_size
 from ..contract import (
     DEFAULT_CONTROLNETS,
+    FOOTAGE_DERIVED,
+    FOOTAGE_FOLDER,
     FRAME_GLOB,
     MAX_SIZE,
     MIN_SIZE,
@@ -43,8 +45,6 @@ from ..job_spec import (
     StyleSpec,
     default,
 )
-
-FOOTAGE_FOLDER, DERIVED_FOLDER = "footage", "derived"  # in DIR
 
 
 def add_command(commands):
@@ -82,7 +82,7 @@ def run(args):
         return Exit.BAD_INPUT
     version, job = reserve_version(out)
     spec = JobSpec(output=str(out / f"stylized_v{version:03d}"), size=frames[1], painter=painter, device=args.device,
-                   footage=Footage(frames=str(out / FOOTAGE_FOLDER), derived=str(out / DERIVED_FOLDER)),
+                   footage=Footage(frames=str(out / FOOTAGE_FOLDER), derived=str(out / FOOTAGE_DERIVED)),
                    smoothing=Smoothing(window=args.window or None), keyframes=args.keyframes,
                    notes=(f"footage: {frames[0]} frames of {args.input}",))
     write_text_atomically(job, json.dumps(spec.to_json(), indent=1))

@@ -11,6 +11,7 @@ from ..core.request import RequestError
 from ..core.stylize_run import BlenderSteps, StylizeRun
 from . import scene_passes
 from .process_operator import TimedModal
+from .strip_footage import render_footage_frame, selected_strip, strip_request
 from .vse_strip import import_strip
 
 PRINT_INTERVAL_S = 2.0  # background mode prints the stage at most this often
@@ -30,6 +31,10 @@ class StylizeOperator(TimedModal):
     def _request(self, context):
         return shot_request(context)
 
+    def _strip(self, context):
+        """The strip whose footage is stylized, or None (the scene's shot)."""
+        return None
+
     def _start(self, context):
         wm = context.window_manager
         wm.diffsynth_error_kind, wm.diffsynth_cancel = "", False
@@ -44,7 +49,8 @@ class StylizeOperator(TimedModal):
         for note in request.spec.notes:
             self.report({"WARNING"}, note)
         report = StagePrinter() if bpy.app.background else _show_progress(context)
-        steps = blender_steps(context.scene, request.size, report, look=request.spec.scene_look)
+        steps = blender_steps(context.scene, request.size, report, look=request.spec.scene_look,
+                              strip=self._strip(context))
         self._run = StylizeRun(request, steps, preview=self.preview, gallery=self.gallery)
         wm.diffsynth_running, wm.diffsynth_progress, wm.diffsynth_stage = True, 0.0, self._run.stage
         return True
@@ -117,20 +123,39 @@ class DIFFSYNTH_OT_style_gallery(StylizeOperator, bpy.types.Operator):
         return shot_request(context, frame=context.scene.frame_current, style=True)
 
 
-def blender_steps(scene, size, report, look=False):
-    """What a ``StylizeRun`` asks of Blender, done on ``scene`` at ``size`` (``look``: each frame's
-    look rendered with its passes)."""
+class DIFFSYNTH_OT_stylize_strip(StylizeOperator, bpy.types.Operator):
+    """Stylize the selected movie or image strip of the Video Sequence Editor (its frames as the
+    sequencer shows them, the motion estimated between them) and add the result above it"""
 
-    notes = []
+    bl_idname = "diffsynth.stylize_strip"
+    bl_label = "Stylize Strip"
+
+    strip: bpy.props.StringProperty(name="Strip", description="The strip to stylize (default: the active strip)")
+
+    def _request(self, context):
+        return strip_request(context, self.strip or None)
+
+    def _strip(self, context):
+        return selected_strip(context.scene, self.strip or None)
+
+
+def blender_steps(scene, size, report, look=False, strip=None):
+    """What a ``StylizeRun`` asks of Blender, done on ``scene`` at ``size`` (``look``: each frame's
+    look rendered with its passes; ``strip``: the frames are this strip's footage, and the result
+    goes above it)."""
+
+    notes, source_channel = [], strip.channel if strip is not None else 0
 
     def render(frame, folder):
+        if strip is not None:
+            return render_footage_frame(scene, strip, frame, folder, size)
         (path,), rendered = scene_passes.render_passes(scene, [frame], folder, size=size, notes=notes, look=look)
         return path, rendered > 0
 
     def add_strip(folder, name, first_frame):
-        strip = import_strip(scene, folder, name, frame_start=first_frame)
+        added = import_strip(scene, folder, name, frame_start=first_frame, above=source_channel)
         scene.diffsynth.last_output = str(folder)
-        return f"{len(strip.elements)} frames in strip {strip.name!r} (channel {strip.channel})"
+        return f"{len(added.elements)} frames in strip {added.name!r} (channel {added.channel})"
 
     def show_preview(picture):
         image = show_picture(PREVIEW_IMAGE, picture)

@@ -31,23 +31,27 @@ def set_length(strip, frames):
         strip.frame_final_duration = frames
 
 
-def free_channel(editor, first, last):
-    """The lowest channel with no strip overlapping frames [first, last]."""
+def free_channel(editor, first, last, above=0):
+    """The lowest channel above channel ``above`` with no strip overlapping frames [first, last]."""
     taken = {strip.channel for strip in strips_of(editor) if span(strip)[0] <= last and span(strip)[1] > first}
-    return next(channel for channel in range(1, MAX_CHANNEL + 1) if channel not in taken)
+    free = (channel for channel in range(above + 1, MAX_CHANNEL + 1) if channel not in taken)
+    channel = next(free, None)
+    if channel is None:
+        raise ValueError(f"no channel above {above} is free for frames {first}-{last}")
+    return channel
 
 
-def import_strip(scene, folder, name, frame_start=None):
-    """An image strip of the ``frame_*.png`` files in ``folder`` on a free channel, starting at
-    ``frame_start`` (default: the number in the first file's name); the editor is created if
-    missing. Raises ValueError when the folder holds no frames."""
+def import_strip(scene, folder, name, frame_start=None, above=0):
+    """An image strip of the ``frame_*.png`` files in ``folder`` on a free channel above channel
+    ``above``, starting at ``frame_start`` (default: the number in the first file's name); the
+    editor is created if missing. Raises ValueError when the folder holds no frames."""
     files = sorted(Path(folder).glob(FRAME_GLOB))
     if not files:
         raise ValueError(f"{folder} holds no {FRAME_GLOB} frames")
     if frame_start is None:
         frame_start = int(files[0].stem.split("_")[-1])
     editor = scene.sequence_editor or scene.sequence_editor_create()
-    channel = free_channel(editor, frame_start, frame_start + len(files) - 1)
+    channel = free_channel(editor, frame_start, frame_start + len(files) - 1, above)
     strip = strips_of(editor).new_image(name=name, filepath=_blend_relative(files[0]), channel=channel,
                                         frame_start=frame_start, fit_method="FIT")
     for path in files[1:]:

@@ -153,10 +153,69 @@ def build_shot(bpy, output):
     return scene
 
 
-def strips(scene):
-    """The scene's top-level VSE strips, under each release's name for them."""
+FOOTAGE_CODE = """
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from diffsynth_render.testing.synthetic_sequences import moving_shot
+
+folder, count, size, movie = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "movie"
+frames = (moving_shot(count, size, 3, seed=4, step=(1, 2))[0] * 255).round().astype(np.uint8)[..., ::-1]
+folder.mkdir(parents=True, exist_ok=True)
+if movie:
+    writer = cv2.VideoWriter(str(folder / "clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 24, (size, size))
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+else:
+    (folder / "pictures").mkdir()
+    for index, frame in enumerate(frames):
+        cv2.imwrite(str(folder / "pictures" / f"shot_{index:02d}.png"), frame)
+"""
+
+
+def write_footage(folder, count=6, movie=True):
+    """Footage of ``count`` frames of moving texture at SIZE², written by the engine's Python (it
+    has OpenCV): an MJPG AVI ``folder/clip.avi`` (``movie``) or PNG files
+    ``folder/pictures/shot_##.png``; returns its path."""
+    done = subprocess.run([ENGINE_PYTHON, "-c", FOOTAGE_CODE, str(folder), str(count), str(SIZE),
+                           "movie" if movie else "pictures"], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONSAFEPATH="1"))
+    assert done.returncode == 0, done.stderr
+    return folder / "clip.avi" if movie else folder / "pictures"
+
+
+def add_footage_strip(scene, path, channel=2, frame_start=10):
+    """A movie strip of the file ``path``, or an image strip of the pictures in the folder ``path``."""
+    editor = scene.sequence_editor or scene.sequence_editor_create()
+    new = strips_of(editor)
+    if path.is_dir():
+        files = sorted(path.iterdir())
+        strip = new.new_image(name="pictures", filepath=str(files[0]), channel=channel, frame_start=frame_start)
+        for file in files[1:]:
+            strip.elements.append(file.name)
+        return strip
+    return new.new_movie(name="clip", filepath=str(path), channel=channel, frame_start=frame_start)
+
+
+def trim_start(strip, frames):
+    """Hide the strip's first ``frames`` frames: ``left_handle_offset`` in Blender 5.1+,
+    ``frame_offset_start`` before."""
+    setattr(strip, "left_handle_offset" if hasattr(strip, "left_handle_offset") else "frame_offset_start", frames)
+
+
+def strips_of(editor):
+    """The editor's top-level strips collection, under each release's name for it."""
     from diffsynth_render.operators.vse_strip import strips_of
 
+    return strips_of(editor)
+
+
+def strips(scene):
+    """The scene's top-level VSE strips, under each release's name for them."""
     editor = scene.sequence_editor
     return [] if editor is None else list(strips_of(editor))
 

@@ -6,8 +6,8 @@ import diffsynth_render
 
 EXTENSION_TYPES = ["DIFFSYNTH_OT_cancel", "DIFFSYNTH_OT_check_engine", "DIFFSYNTH_OT_import_strip",
                    "DIFFSYNTH_OT_install_dependencies", "DIFFSYNTH_OT_preview_frame", "DIFFSYNTH_OT_render_passes",
-                   "DIFFSYNTH_OT_style_gallery", "DIFFSYNTH_OT_stylize",
-                   "DIFFSYNTH_PT_render", "DIFFSYNTH_PT_sidebar"]
+                   "DIFFSYNTH_OT_style_gallery", "DIFFSYNTH_OT_stylize", "DIFFSYNTH_OT_stylize_strip",
+                   "DIFFSYNTH_PT_render", "DIFFSYNTH_PT_sequencer", "DIFFSYNTH_PT_sidebar"]
 WINDOW_MANAGER_PROPERTIES = ("diffsynth_engine_status", "diffsynth_progress", "diffsynth_stage", "diffsynth_running",
                              "diffsynth_cancel", "diffsynth_error_kind")
 

@@ -13,7 +13,17 @@ import venv
 from pathlib import Path
 
 import pytest
-from conftest import ENGINE_PYTHON, FRAMES, build_shot, first_and_length, make_wheel, strips
+from conftest import (
+    ENGINE_PYTHON,
+    FRAMES,
+    add_footage_strip,
+    build_shot,
+    first_and_length,
+    make_wheel,
+    strips,
+    trim_start,
+    write_footage,
+)
 
 EXTENSION = "bl_ext.user_default.diffsynth_render"
 BUILD = "import sys; from diffsynth_render.tools.extension_cli import build_package; print(build_package(sys.argv[1]))"
@@ -107,6 +117,19 @@ def test_style_stylize_strip_survives_save_and_reload_and_imports_again(shot):
     again = max(strips(scene), key=lambda s: s.channel)
     assert (again.name, again.channel, *first_and_length(again), len(again.elements)) == ("stylized_v001", 2, 5, FRAMES,
                                                                                      FRAMES)
+
+
+@pytest.mark.parametrize("movie", [True, False], ids=["movie", "pictures"])
+def test_stylize_strip_puts_a_strip_of_the_same_length_and_start_above_it(shot, movie):
+    bpy, scene, tmp_path = shot
+    source = add_footage_strip(scene, write_footage(tmp_path / "media", FRAMES, movie), channel=2, frame_start=3)
+    trim_start(source, 1)
+    assert bpy.ops.diffsynth.stylize_strip(strip=source.name) == {"FINISHED"}
+    (added,) = [strip for strip in strips(scene) if strip != source]
+    assert first_and_length(added) == first_and_length(source) == (4, FRAMES - 1) and added.channel == 3
+    with pytest.raises(RuntimeError, match="No strip is selected"):
+        scene.sequence_editor.active_strip = None
+        bpy.ops.diffsynth.stylize_strip()
 
 
 def test_no_camera_is_a_clear_error_that_changes_nothing(shot):
