@@ -35,6 +35,8 @@ def selected_strip(scene, name=None):
         strip = editor.active_strip if editor else None
         if strip is None:
             raise RequestError("No strip is selected", "select a movie or image strip in the Sequencer")
+        if strip not in list(strips):  # rendered alone, the meta strip around it would be muted
+            raise RequestError(f"{strip.name!r} is inside a meta strip", "select a strip outside meta strips")
     check_strip(strip)
     return strip
 

@@ -163,3 +163,16 @@ def test_the_cli_stylizes_a_strip_into_a_copy_of_the_file(sequencer):
     names = sorted(strip.name for strip in strips(bpy.context.scene))
     assert names == ["clip", "clip: style 3 v001"]
     assert len(list(Path(tmp_path / "cli" / "Scene" / "strips" / "clip" / "stylized_v001").glob("*.png"))) == COUNT
+
+
+def test_a_strip_inside_a_meta_strip_is_refused(sequencer):
+    from conftest import strips_of
+
+    bpy, scene, tmp_path = sequencer
+    meta = strips_of(scene.sequence_editor_create()).new_meta(name="meta", channel=1, frame_start=1)
+    inner = strips_of(meta).new_movie(name="inner", filepath=str(write_footage(tmp_path / "media")), channel=1,
+                                      frame_start=1)
+    scene.sequence_editor.active_strip = inner
+    with pytest.raises(RuntimeError, match="'inner' is inside a meta strip"):
+        bpy.ops.diffsynth.stylize_strip()
+    assert not (tmp_path / "out").exists()
