@@ -69,12 +69,14 @@ def run(args):
     import sys
 
     from . import worker
+    from .progress import ProgressBar
 
     out = args.out.absolute()
     made = [folder for folder in (out, *out.parents) if not folder.exists()]
     try:
         painter = footage_painter(args)
-        frames = take_frames(args.input, out / FOOTAGE_FOLDER, args.size)
+        frames = take_frames(args.input, out / FOOTAGE_FOLDER, args.size,
+                             ProgressBar("stylize-video: frames") if args.progress == "bar" else None)
     except ValueError as error:
         for folder in reversed(made):  # nothing is left of a refused run
             shutil.rmtree(folder, ignore_errors=True)
@@ -116,12 +118,13 @@ def _builtin(text):
     return int(text) if text.strip().isdigit() else text.strip()
 
 
-def take_frames(source, folder, size=None):
+def take_frames(source, folder, size=None, progress=None):
     """Take the frames of ``source`` (a video file or a folder of pictures) into ``folder`` as
     ``frame_####.png`` at ``size`` (default: the source's, each side rounded to a multiple of 8),
     each file rewritten only where its picture changed, frames beyond the new count removed;
-    returns (frames, (width, height)). Raises ValueError, with nothing written, for a source that
-    cannot be read, has no frames, or frames of different sizes."""
+    returns (frames, (width, height)). ``progress(done, total)`` after each frame read (total as
+    the source says, 0 when it cannot tell). Raises ValueError, with nothing written, for a
+    source that cannot be read, has no frames, or frames of different sizes."""
     import cv2
 
     folder = Path(folder)
@@ -129,7 +132,8 @@ def take_frames(source, folder, size=None):
     staged = Path(tempfile.mkdtemp(prefix=".footage-", dir=folder.parent))
     try:
         count, shape = 0, None
-        for count, (name, picture) in enumerate(_pictures(source), 1):
+        pictures, total = _pictures(source)
+        for count, (name, picture) in enumerate(pictures, 1):
             if shape is None:
                 shape = picture.shape[:2]
                 size = size or tuple(max(SIZE_MULTIPLE, round(side / SIZE_MULTIPLE) * SIZE_MULTIPLE)
@@ -143,6 +147,8 @@ def take_frames(source, folder, size=None):
             if picture.shape[1::-1] != tuple(size):
                 picture = cv2.resize(picture, size, interpolation=cv2.INTER_AREA)
             cv2.imwrite(str(staged / frame_name(count)), picture)
+            if progress:
+                progress(count, max(total, count))
         if not count:
             raise ValueError(f"{source} holds no frames")
         folder.mkdir(exist_ok=True)
@@ -157,23 +163,37 @@ def take_frames(source, folder, size=None):
 
 
 def _pictures(source):
-    """(name, BGR uint8 picture) of each frame of a video file or a folder of pictures."""
+    """(the frames of a video file or a folder of pictures as (name, BGR uint8 picture), read as
+    they are asked for; how many there are, as far as the source tells). Raises ValueError for a
+    source that does not exist or is not a video."""
     import cv2
 
     source = Path(source)
     if source.is_dir():
         files = sorted(path for path in source.iterdir() if path.is_file() and not path.name.startswith("."))
-        for path in files:
-            picture = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if picture is None:
-                raise ValueError(f"{path} cannot be read as a picture")
-            yield path.name, picture
-        return
+        return _files(files), len(files)
     if not source.is_file():
         raise ValueError(f"{source} does not exist")
     video = cv2.VideoCapture(str(source))
+    if not video.isOpened():
+        video.release()
+        raise ValueError(f"{source} is not a video OpenCV can read")
+    return _video(source, video), max(int(video.get(cv2.CAP_PROP_FRAME_COUNT)), 0)
+
+
+def _files(files):
+    import cv2
+
+    for path in files:
+        picture = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if picture is None:
+            raise ValueError(f"{path} cannot be read as a picture")
+        yield path.name, picture
+
+
+def _video(source, video):
     try:
-        readable, picture = video.read() if video.isOpened() else (False, None)
+        readable, picture = video.read()
         if not readable:
             raise ValueError(f"{source} is not a video OpenCV can read")
         index = 0
