@@ -203,6 +203,15 @@ def picture_problem(path: str | os.PathLike) -> str:
     return f"is not a picture ({', '.join(PICTURE_STARTS)})"
 
 
+def rounded_size(width: int, height: int) -> tuple[tuple[int, int], str]:
+    """((width, height), note): the size rounded to a multiple of 8, with a note when rounding
+    changed it; sizes under the minimum stay as they are, for the message that refuses them."""
+    rounded = tuple(max(SIZE_MULTIPLE, round(side / SIZE_MULTIPLE) * SIZE_MULTIPLE) for side in (width, height))
+    if min(width, height) < MIN_SIZE or rounded == (width, height):
+        return (width, height), ""
+    return rounded, f"{width}x{height} rounded to {rounded[0]}x{rounded[1]} (multiple of {SIZE_MULTIPLE})"
+
+
 def reserve_version(folder: str | Path, prefix: str = "stylized_v") -> tuple[int, Path]:
     """(the next version of ``prefix###`` results in ``folder``, its job file ``jobs/job_v###.json``),
     the job file's name taken atomically for this run: runs started at once into one folder (two

@@ -15,8 +15,8 @@ from ..contract import (
     FOOTAGE_FOLDER,
     MAX_SIZE,
     MIN_SIZE,
-    SIZE_MULTIPLE,
     picture_problem,
+    rounded_size,
     style_weights,
 )
 from ..job_spec import (
@@ -140,15 +140,6 @@ def passes_folder(shot_folder: Path) -> Path:
 def exr_folder(shot_folder: Path) -> Path:
     """The folder of a shot's pass EXRs."""
     return passes_folder(shot_folder) / EXR_FOLDER
-
-
-def rounded_size(width: int, height: int) -> tuple[tuple[int, int], str]:
-    """((width, height), note): the size rounded to a multiple of 8, with a note when rounding
-    changed it; sizes under the minimum stay as they are, for the message that refuses them."""
-    rounded = tuple(max(SIZE_MULTIPLE, round(side / SIZE_MULTIPLE) * SIZE_MULTIPLE) for side in (width, height))
-    if min(width, height) < MIN_SIZE or rounded == (width, height):
-        return (width, height), ""
-    return rounded, f"{width}x{height} rounded to {rounded[0]}x{rounded[1]} (multiple of {SIZE_MULTIPLE})"
 
 
 def check_request(*, name: str, has_camera: bool, frame_range: tuple[int, int], size: tuple[int, int],

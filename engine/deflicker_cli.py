@@ -90,7 +90,7 @@ def _deflicker(args, frames, colour, names, bits, patch_blender, partial, stop):
         write_png(partial / names[index], frame, bits)
     write_text_atomically(partial / RESULT_FILE, json.dumps(
         {"made_by": MADE_BY, "frames": names, "guides": [str(folder) for folder in args.guide],
-         "estimated_motion": args.estimate_motion, "source": str(args.frames),
+         "estimated_motion": patch_blender.fields.flows is not None, "source": str(args.frames),
          "settings": dataclasses.asdict(patch_blender.settings)}, indent=1))
     replace_folder(partial, args.out)
     kept = "; their alpha kept as it was (only colour is blended)" if alpha else ""

@@ -27,11 +27,11 @@ from ..contract import (
     FRAME_GLOB,
     MAX_SIZE,
     MIN_SIZE,
-    SIZE_MULTIPLE,
     Exit,
     atomic_path,
     frame_name,
     reserve_version,
+    rounded_size,
     write_text_atomically,
 )
 from ..job_spec import (
@@ -74,7 +74,7 @@ def run(args):
     out = args.out.absolute()
     made = [folder for folder in (out, *out.parents) if not folder.exists()]
     try:
-        painter = footage_painter(args)
+        painter = painter_from_options(args)
         frames = take_frames(args.input, out / FOOTAGE_FOLDER, args.size,
                              ProgressBar("stylize-video: frames") if args.progress == "bar" else None)
     except ValueError as error:
@@ -92,7 +92,7 @@ def run(args):
                                          stop_with_stdin=False))
 
 
-def footage_painter(args):
+def painter_from_options(args):
     """The painter's spec the options ask for: the diffusion painter (chosen, or given a prompt)
     with the soft-edge control only (footage has no depth); else the style painter. Raises
     ValueError for a diffusion painter without a prompt."""
@@ -136,8 +136,7 @@ def take_frames(source, folder, size=None, progress=None):
         for count, (name, picture) in enumerate(pictures, 1):
             if shape is None:
                 shape = picture.shape[:2]
-                size = size or tuple(max(SIZE_MULTIPLE, round(side / SIZE_MULTIPLE) * SIZE_MULTIPLE)
-                                     for side in (shape[1], shape[0]))
+                size = size or rounded_size(shape[1], shape[0])[0]
                 if min(size) < MIN_SIZE or max(size) > MAX_SIZE:
                     raise ValueError(f"{source} is {shape[1]}x{shape[0]}: each side must be from {MIN_SIZE} to "
                                      f"{MAX_SIZE} pixels (--size scales it)")
