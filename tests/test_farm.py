@@ -167,16 +167,20 @@ def test_openjd_runs_the_farm_template_into_a_seamless_shot(blender, farm, tmp_p
     seams, inside = _seam_errors(out, frames)
     assert len(seams) == 2 and max(seams) <= 1.5 * inside, (seams, inside)
     # Chunks that disagree (the second one 0.1 brighter) still meet with no visible jump, where
-    # cutting from one chunk to the next would show one.
+    # cutting from one chunk to the next would show one: the step costs the stitched seams a
+    # small part of what it costs the cut. (Not against the mean away from the seams: the seams
+    # lie where this shot moves fastest, and its pairs' errors there are ~3× the calmest's.)
     for path in (out / CHUNKS_FOLDER / "chunk_002").glob("frame_*.png"):
         image, _ = read_image(path)
         write_png(path, np.clip(image + 0.1, 0, 1))
     _engine("stitch", out / "job.json")
-    seams, inside = _seam_errors(out, read_sequence(out / "final")[0])
-    assert max(seams) <= 1.5 * inside, (seams, inside)
+    stepped, inside = _seam_errors(out, read_sequence(out / "final")[0])
     cut = np.concatenate([read_sequence(out / CHUNKS_FOLDER / f"chunk_00{k}")[0][part]
                           for k, part in ((1, slice(0, 10)), (2, slice(2, 10)), (3, slice(2, None)))])
-    assert max(_seam_errors(out, cut)[0]) > 1.5 * inside
+    cut_seams = _seam_errors(out, cut)[0]
+    assert max(cut_seams) > 1.5 * inside
+    assert all(step - plain <= 0.25 * (jump - plain) for step, plain, jump in zip(stepped, seams, cut_seams)), \
+        (stepped, seams, cut_seams)
     _openjd(out, "--step", "Strip")
     blender.ops.wm.open_mainfile(filepath=str(tmp_path / "stylized.blend"))
     (strip,) = strips(blender.context.scene)

@@ -12,7 +12,7 @@ from test_style_painter import _frames, _write, style_job  # noqa: F401 (a fixtu
 
 from diffsynth_render import contract
 from diffsynth_render.engine.deflicker import BlendSettings, PatchBlender
-from diffsynth_render.engine.deflicker.detail import detail_energy, restore_detail
+from diffsynth_render.engine.deflicker.detail import BANDS, bands, detail_energy, restore_detail
 from diffsynth_render.engine.deflicker.keyframes import KeyframeCarrier
 from diffsynth_render.engine.deflicker.motion import chained_flow, keyframe_flows
 from diffsynth_render.shot.video_quality import gradient_energy
@@ -87,6 +87,24 @@ def test_kept_detail_survives_averaging_strokes_painted_independently():
     assert gradient_energy(plain) < 0.5 * gradient_energy(frames) < 0.5 * gradient_energy(kept) / 0.8
     same = torch.from_numpy(frames[0])
     assert torch.allclose(restore_detail(same, detail_energy(same)), same, atol=1e-4)  # nothing lost, nothing added
+
+
+def test_kept_detail_brings_each_band_back():
+    """A frame's detail bands thinned as averaging thins them, the finest most: each comes back
+    near the frame's own energy (the bands overlap, so a gain also lifts its neighbours a little)."""
+    rng = np.random.default_rng()
+    frame = torch.from_numpy((texture(64, 64, 3, seed=int(rng.integers(1000))) * 0.5
+                              + 0.1 * rng.normal(0, 1, (64, 64, 3))).astype(np.float32))
+    parts = bands(frame)
+    thinned = frame + sum(part * (scale - 1) for part, scale in zip(parts, (0.2, 0.5, 0.8)))
+    restored = restore_detail(thinned, detail_energy(frame))
+    inner = (slice(12, -12), slice(12, -12))
+    ratios = [float((after ** 2)[inner].mean() / (before ** 2)[inner].mean())
+              for before, after in zip(parts, bands(restored))]
+    thinned_ratios = [float((after ** 2)[inner].mean() / (before ** 2)[inner].mean())
+                      for before, after in zip(parts, bands(thinned))]
+    assert len(ratios) == len(BANDS) and thinned_ratios[0] < 0.1
+    assert all(0.8 <= ratio <= 1.6 for ratio in ratios), ratios
 
 
 def test_a_style_job_paints_only_its_keyframes_and_carries_them(style_job, tmp_path):  # noqa: F811

@@ -167,7 +167,7 @@ def test_flow_nnfs_land_where_the_target_pixels_surface_point_is(blender, tmp_pa
     coordinates, margin = guides[..., SURFACE_CHANNELS], deflicker.fields.margin
     for target, source in ((0, 1), (0, 3)):
         nnf, weight = (array[margin:-margin, margin:-margin].numpy() for array in deflicker.fields.get(target, source))
-        matched = nnf - margin
+        matched = np.rint(nnf - margin).astype(np.int64)  # where each pixel lands, to the nearest pixel
         forward = chained_flow(torch.from_numpy(flows), target, source).numpy()
         back = chained_flow(torch.from_numpy(flows), source, target).numpy()
         landing = np.stack(np.mgrid[:size, :size], axis=-1) + forward

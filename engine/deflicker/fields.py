@@ -6,8 +6,10 @@ and, for a blender called again and again (``keep``), reused by every later call
 called once lets each go after its last use. With flows, an NNF is the chained flow itself
 (refined by a local search only if ``flow_iterations`` asks), its pixels weighted by whether the
 surfaces say they are seen, or by the trust estimated motion carries; without, a full PatchMatch
-search on the guides. Kept entries are int16 (row, col) plus float16 weights: 1.5 MiB per pair at
-512², in one array allocated up front (thousands of small long-lived arrays between the
+search on the guides. A flow NNF keeps where each pixel lands to a fraction of a pixel (float32),
+and a frame is carried by reading it there (``motion.resampled``); a searched NNF is whole pixels
+(int16). Kept entries, with float16 weights, are 1.5 MiB per searched pair at 512² (2.5 MiB from
+flows), in one array allocated up front (thousands of small long-lived arrays between the
 search's large temporaries fragment the heap: measured 4 GiB instead of 0.5 GiB). Entries
 beyond the memory limit go to a temporary folder, removed with the store.
 
@@ -27,7 +29,7 @@ import torch
 from ...kernels import estimate_nnf, patch_distance, vote
 from ...kernels.pyramid import clamp_centres
 from .margins import add_margin, crop_margin
-from .motion import pixels, tensor_frames, trusted, visible_at, walk
+from .motion import pixels, resampled, tensor_frames, trusted, visible_at, walk
 
 WALKS_KEPT = 4  # chains of flows kept to walk on from: a block's frames come in order of distance
 
@@ -53,6 +55,7 @@ class FieldStore:
         # Flow NNFs carry each pixel exactly: voting over overlapping patches would only mix in the
         # neighbours' matches (blur, and wrong content at motion edges). Searched NNFs need the vote.
         self.vote_size = 1 if flows is not None else settings.patch_size
+        self.fractional = flows is not None and settings.flow_iterations == 0  # NNFs are the motion itself
         self.estimations = 0
         self.on_estimate = None  # called with the number of NNFs each time some are estimated
         self._slots, self._on_disk, self._loose = {}, set(), {}  # pair → slot; pairs in files; pair → entry
@@ -60,7 +63,7 @@ class FieldStore:
         self._walks = collections.OrderedDict()  # (target, direction) → (frame reached, positions, trust)
         # Every pixel's (row, col), without and with the margin: made once, not for every NNF.
         self._grid = pixels(self.height, self.width)
-        self._margined_grid = pixels(self.height + 2 * self.margin, self.width + 2 * self.margin).long()
+        self._margined_grid = pixels(self.height + 2 * self.margin, self.width + 2 * self.margin)
 
     @property
     def shape(self):
@@ -95,8 +98,8 @@ class FieldStore:
                                                            (self.surfaces is not None or self.trusted))
 
     def get(self, target, source):
-        """(NNF int64 (H, W, 2), weight float32 (H, W) or None) on the store's device, estimated
-        now if it was not."""
+        """(NNF (H, W, 2): float32 positions from flows, else int64, weight float32 (H, W) or
+        None) on the store's device, estimated now if it was not."""
         if (target, source) not in self:
             self.estimate([(target, source)])
         if (target, source) in self._loose:
@@ -107,7 +110,8 @@ class FieldStore:
         else:
             with np.load(self._path(target, source)) as stored:
                 nnf, weight = stored["nnf"], stored["weight"] if "weight" in stored else None
-        nnf = torch.as_tensor(nnf).to(self.device).long()
+        nnf = torch.as_tensor(nnf).to(self.device)
+        nnf = nnf.float() if self.fractional else nnf.long()
         return nnf, None if weight is None else torch.as_tensor(weight).to(self.device).float()
 
     def release(self, pair):
@@ -124,7 +128,11 @@ class FieldStore:
         """``weighted`` (image, weight) of frame ``source`` rebuilt in frame ``target`` through
         their NNF, multiplied by the NNF's weights (unless ``use_weights`` is false)."""
         nnf, weight = self.get(target, source)
-        carried = vote(weighted.unsqueeze(0), nnf.unsqueeze(0), self.vote_size)[0]
+        if self.fractional:
+            carried = resampled(weighted, nnf)
+            carried[..., -1].clamp_(min=0)  # the interpolation's overshoot at the edge of a hidden area
+        else:
+            carried = vote(weighted.unsqueeze(0), nnf.unsqueeze(0), self.vote_size)[0]
         if weight is not None and use_weights:
             carried *= weight.unsqueeze(-1)
         return carried
@@ -161,13 +169,11 @@ class FieldStore:
             self._keep(pair, nnf[index], None if weight is None else weight[index])
 
     def _flow_nnf(self, displacement):
-        """The NNF (with margin) a chained flow's ``displacement`` is: each pixel's landing point
-        rounded, patch centres kept a patch radius inside (as ``estimate_nnf`` starts a search
-        from a flow)."""
+        """The NNF (with margin) a chained flow's ``displacement`` is: each pixel's landing point,
+        kept a patch radius inside (as ``estimate_nnf`` starts a search from a flow)."""
         flow = add_margin(displacement.unsqueeze(0), self.margin, "replicate")[0]
         height, width = flow.shape[:2]
-        return clamp_centres(self._margined_grid + flow.round().long(), height, width,
-                             self.settings.patch_size // 2).to(self.device)
+        return clamp_centres(self._margined_grid + flow, height, width, self.settings.patch_size // 2).to(self.device)
 
     def _chained(self, target, source):
         """(``motion.chained_flow`` from ``target`` to ``source``, its trust (H, W) or None for
@@ -198,12 +204,12 @@ class FieldStore:
                                ).to(self.device)
         if self.flows is None or self.surfaces is None:
             guide = slice(0, self.channels)  # the texture channels are for the search only
-            distance = patch_distance(sources[..., guide].contiguous(), targets[..., guide].contiguous(), nnf,
-                                      s.patch_size)
+            distance = patch_distance(sources[..., guide].contiguous(), targets[..., guide].contiguous(),
+                                      nnf.round().long(), s.patch_size)
             return torch.exp(-distance / (s.confidence_scale * self.channels))
         weight = torch.empty(nnf.shape[:3], device=self.device)
         for index, (target, source) in enumerate(batch):
-            matched = crop_margin(nnf[index].cpu(), self.margin) - self.margin  # unmargined pixels
+            matched = crop_margin(nnf[index].cpu(), self.margin).round().long() - self.margin  # unmargined pixels
             seen = visible_at(self.surfaces[source].float(), self.surfaces[target].float(), matched[..., 0],
                               matched[..., 1])
             weight[index] = add_margin(seen[..., None].float(), self.margin, "replicate")[..., 0].to(self.device)
@@ -212,14 +218,16 @@ class FieldStore:
     def _allocate(self, count):
         """Arrays for up to ``count`` entries, as many as the memory limit allows."""
         height, width = (side + 2 * self.margin for side in (self.height, self.width))
-        entry_bytes = height * width * (4 + (2 if self.weighted else 0))
+        kind = np.float32 if self.fractional else np.int16
+        entry_bytes = height * width * (2 * np.dtype(kind).itemsize + (2 if self.weighted else 0))
         capacity = min(count, int(self.settings.memory_limit_mb * 2 ** 20 // entry_bytes))
-        self._nnfs = np.empty((capacity, height, width, 2), np.int16)
+        self._nnfs = np.empty((capacity, height, width, 2), kind)
         self._weights = np.empty((capacity, height, width), np.float16) if self.weighted else None
 
     def _keep(self, pair, nnf, weight):
-        """Store an entry as ``get`` gives it back: rounded to int16 and float16 either way."""
-        nnf = nnf.short()
+        """Store an entry as ``get`` gives it back: positions float32 (a searched NNF int16), weights
+        float16, either way."""
+        nnf = nnf.float() if self.fractional else nnf.short()
         weight = None if weight is None else weight.half()
         if not self.keep:
             self._loose[pair] = (nnf, weight)

@@ -17,7 +17,7 @@ import torch
 
 from ...kernels import like_input
 from ...shot.frames import Frames, Recent, as_frames
-from .detail import detail_energy, restore_detail
+from .detail import BANDS, detail_energy, restore_detail
 from .margins import crop_margin
 from .patch_blender import ProgressCounter, sequence_tensor, shot_fields
 from .settings import BlendSettings
@@ -87,8 +87,8 @@ class KeyframeCarrier:
             self.fields.on_estimate = None
 
     def _carried_unit(self, image):
-        """A keyframe as what is carried: (image, its detail energy, weight 1) with the margin."""
-        return self.fields.unit(torch.cat([image, detail_energy(image)[..., None]], dim=-1))
+        """A keyframe as what is carried: (image, its detail bands' energies, weight 1) with the margin."""
+        return self.fields.unit(torch.cat([image, detail_energy(image)], dim=-1))
 
     def _rebuilt(self, frame, carried):
         """Frame ``frame`` from its keyframes' ``carried`` units (by keyframe position)."""
@@ -105,7 +105,7 @@ class KeyframeCarrier:
             nearest = by_distance[0]
             _fill(total, self.fields, frame, nearest, carried[position[nearest]], use_weights=False)
         unit = crop_margin(total[..., :-1] / total[..., -1:].clamp_min(HOLE), self.fields.margin)
-        image, energy = unit[..., :-1], unit[..., -1]
+        image, energy = unit[..., :-len(BANDS)], unit[..., -len(BANDS):]
         return restore_detail(image, energy) if self.settings.keep_detail else image
 
 

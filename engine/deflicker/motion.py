@@ -12,6 +12,7 @@ will do (an array, or ``Frames`` read from disk when asked).
 """
 
 import torch
+import torch.nn.functional as F
 
 from ...shot.frames import Frames, Recent, as_frames
 from ...shot.guides import FLOW_CHANNELS
@@ -78,6 +79,17 @@ def _sampled(field, position):
     rows = position[..., 0].round().clamp_(0, height - 1)
     cols = position[..., 1].round().clamp_(0, width - 1)
     return _at(field, rows.long(), cols.long())
+
+
+def resampled(image, positions):
+    """``image`` (H, W, C) read at ``positions`` (H', W', 2: fractional (row, col) inside it),
+    interpolated bicubically: carrying a frame by whole pixels would move its strokes by up to
+    half a pixel, differently in each frame, and that jitter is flicker (bench/RESULTS.md)."""
+    height, width = image.shape[:2]
+    scale = torch.tensor([2 / max(width - 1, 1), 2 / max(height - 1, 1)], device=positions.device)
+    grid = (positions.flip(-1) * scale - 1).to(image.dtype).unsqueeze(0)  # (x, y) in [-1, 1]
+    planes = image.permute(2, 0, 1).unsqueeze(0)
+    return F.grid_sample(planes, grid, mode="bicubic", padding_mode="border", align_corners=True)[0].permute(1, 2, 0)
 
 
 def _at(field, rows, cols):
