@@ -4,7 +4,7 @@ The footage is the rendered shot (``rendered_shot``: the sample shot with proced
 stick to its surfaces, rendered by Cycles), used as a video would be: the engine sees its frames
 only. Its vector pass is kept aside to measure with, independent of what the engine estimates:
 
-* the estimate's accuracy: end-point error (pixels) of the DIS flow to the next frame against the
+* the estimate's accuracy: end-point error (pixels) of the DeepFlow flow to the next frame against the
   vector pass, over the pixels whose true motion passes a forward–backward check, and the share
   of those pixels the estimate trusts (and its error there);
 * the footage painted frame by frame by the built-in style painter (the footage its own base
@@ -68,7 +68,7 @@ def accuracy_rows(estimated, flows):
         trusted.append(trust.mean())
         trusted_errors.append(error[trust].mean())
         motion.append(np.linalg.norm(flows[index, ..., 0:2], axis=-1)[truth].mean())
-    return [{"case": "DIS at half size, long refinement, refined at full size, against the vector pass",
+    return [{"case": "DeepFlow, against the vector pass",
              "true motion px": float(np.mean(motion)),
              "end-point error px": float(np.mean(errors)), "share trusted": float(np.mean(trusted)),
              "error where trusted px": float(np.mean(trusted_errors))}]
@@ -87,7 +87,7 @@ def painting_rows(clean, guides, flows, estimated, window):
     cases = [("painted frame by frame", lambda: painted),
              ("no motion (standalone deflicker: footage + the frames' detail matched)",
               lambda: PatchBlender(clean, settings, texture=frame_detail(painted))(painted)),
-             ("estimated motion (DIS, trusted steps): footage jobs", lambda: PatchBlender(clean, settings,
+             ("estimated motion (DeepFlow, trusted steps): footage jobs", lambda: PatchBlender(clean, settings,
                                                                                           estimated)(painted)),
              ("exact motion and surfaces (the passes: add-on path, reference)",
               lambda: PatchBlender(guides, settings, flows, surfaces(guides))(painted))]

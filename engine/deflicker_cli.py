@@ -31,7 +31,7 @@ def add_command(commands):
                              "frame to frame stays sharp; noise that differs comes back too)")
     parser.add_argument("--estimate-motion", action="store_true",
                         help="blend along the motion between frames, estimated from the first --guide (pictures: "
-                             "the footage) with DIS optical flow, each step trusted only where it lands on its own "
+                             "the footage) with DeepFlow, each step trusted only where it lands on its own "
                              "colour and the step back returns (as Stylize does for footage)")
     parser.add_argument("--backend", choices=BACKENDS, default="auto")
     parser.add_argument("--device", default=None, help="torch device: cpu, cuda, cuda:1, mps")

@@ -1,5 +1,6 @@
-"""Motion estimated between the frames of footage, which has no vector pass: OpenCV's DIS optical
-flow, each step checked forward–backward and against the colours it joins.
+"""Motion estimated between the frames of footage, which has no vector pass: OpenCV's DeepFlow
+(a variational flow with a coarse-to-fine search, in its contrib modules), each step checked
+forward–backward and against the colours it joins.
 
 The flows come in the engine's layout (``deflicker.motion``) with the trust of each step: frame
 i's field (H, W, 6) moves its pixels to frame i+1 (channels 0–1) and to frame i−1 (2–3), in
@@ -15,7 +16,6 @@ distrusts a third of the benchmark footage's pixels and leaves more flicker (ben
 """
 
 import collections
-import concurrent.futures
 
 import cv2
 import numpy as np
@@ -24,18 +24,14 @@ from ..shot.frames import Frames
 from ..shot.video_quality import warp_from_next
 
 FLOW_CHANNELS = 6
-# DIS's medium preset, refined down to the finest scale, on the frames at half size with a long
-# variational refinement (it settles the motion of flat areas, which patches alone cannot tell),
-# then the motion refined once more at full size: 0.64 px mean error against 1.67 with DIS at full
-# size and its usual refinement, in about twice the time (bench/RESULTS.md, "Footage").
-DIS_SETTINGS = {"PatchSize": 8, "PatchStride": 3, "FinestScale": 0, "GradientDescentIterations": 25,
-                "VariationalRefinementIterations": 300, "VariationalRefinementAlpha": 50,
-                "UseSpatialPropagation": True}
-REFINEMENT = {"Alpha": 50, "FixedPointIterations": 10, "SorIterations": 10}  # at full size
 PAIRS_KEPT = 3  # frame pairs whose flows are kept: a shot read in order estimates each pair once
-COLOUR_TOLERANCE = 0.12  # largest difference on any channel of one point seen in two frames
+COLOUR_TOLERANCE = 0.08  # largest difference on any channel of one point seen in two frames (0.12 trusted
+# half the background a moving square covers next; the benchmark footage is the same at either)
 COLOUR_BLUR = 1.0  # pixels: grain and a fraction of a pixel's misplacement do not count
 RETURN_PX, RETURN_SHARE = 1.0, 0.05  # how far a step back may miss: pixels, and a share of the step
+# DeepFlow's coarsest level is 25 px: a smaller frame has no coarser level to find a move of a few
+# pixels in (a 32 px frame's 2 px move came out as 0.7), so it is enlarged to this first.
+SMALLEST_SIDE = 96
 
 
 class EstimatedMotion:
@@ -81,8 +77,7 @@ class EstimatedMotion:
     def _pair(self, index):
         if index not in self._pairs:
             first, second = _grey(self.frames[index]), _grey(self.frames[index + 1])
-            with concurrent.futures.ThreadPoolExecutor(2) as pool:  # OpenCV lets go of the GIL
-                self._pairs[index] = tuple(pool.map(flow, (first, second), (second, first)))
+            self._pairs[index] = flow(first, second), flow(second, first)  # each uses every core
             if len(self._pairs) > PAIRS_KEPT:
                 self._pairs.popitem(last=False)
         self._pairs.move_to_end(index)
@@ -91,24 +86,27 @@ class EstimatedMotion:
 
 def flow(first, second):
     """The motion (H, W, 2) float32, (row, col) pixels, from the 8-bit grey picture ``first`` to
-    ``second``: DIS at half size (``DIS_SETTINGS``), refined at full size (``REFINEMENT``)."""
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    for name, value in DIS_SETTINGS.items():
-        getattr(dis, f"set{name}")(value)
+    ``second``, by DeepFlow: 0.46 px mean error on the benchmark footage, where OpenCV's DIS with
+    a long variational refinement made 0.64 and left 40% more flicker (bench/RESULTS.md, "footage")."""
+    try:
+        deep_flow = cv2.optflow.createOptFlow_DeepFlow()
+    except AttributeError:
+        raise RuntimeError("estimating motion needs OpenCV's contrib modules (opencv-contrib-python-headless, in "
+                           f"engine/requirements.txt); this Python's OpenCV {cv2.__version__} has none: install "
+                           "the engine's packages again (Install Dependencies)") from None
     height, width = first.shape
-    half = [cv2.resize(picture, (max(width // 2, 1), max(height // 2, 1)), interpolation=cv2.INTER_AREA)
-            for picture in (first, second)]
-    motion = cv2.resize(dis.calc(*half, None), (width, height), interpolation=cv2.INTER_LINEAR)
-    motion *= (width / half[0].shape[1], height / half[0].shape[0])  # (x, y) in full-size pixels
-    refinement = cv2.VariationalRefinement_create()
-    for name, value in REFINEMENT.items():
-        getattr(refinement, f"set{name}")(value)
-    refinement.calc(first, second, motion)
+    scale = -(-SMALLEST_SIDE // min(height, width))  # a whole factor, 1 for any frame that size or more
+    if scale > 1:
+        first, second = (cv2.resize(picture, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+                         for picture in (first, second))
+    motion = deep_flow.calc(first, second, None)
+    if scale > 1:
+        motion = cv2.resize(motion, (width, height), interpolation=cv2.INTER_AREA) / scale
     return motion[..., ::-1].copy()  # (x, y) → (row, col)
 
 
 def _grey(frame):
-    """A frame in [0, 1] (H, W, C) as the 8-bit grey picture DIS reads."""
+    """A frame in [0, 1] (H, W, C) as the 8-bit grey picture DeepFlow reads."""
     frame = np.asarray(frame, np.float32)
     pixels = np.clip(np.rint(frame[..., :3] * 255), 0, 255).astype(np.uint8)
     return pixels[..., 0] if pixels.shape[-1] == 1 else cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY)

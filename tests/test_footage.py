@@ -1,4 +1,4 @@
-"""Footage (frames made elsewhere, no passes): motion estimated with DIS optical flow and checked
+"""Footage (frames made elsewhere, no passes): motion estimated with DeepFlow optical flow and checked
 forward–backward, a soft-edge control, and jobs made from footage run by the engine."""
 
 import json

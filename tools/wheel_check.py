@@ -34,7 +34,7 @@ PYTHONS = {"3.11": "Blender 4.2-5.0", "3.13": "Blender 5.1+"}
 # Blender's Linux builds need glibc 2.28; uv's names for the three platforms Blender ships for.
 PLATFORMS = {"Linux x86-64": "x86_64-manylinux_2_28", "Windows x64": "x86_64-pc-windows-msvc",
              f"macOS {MACOS[:-2]}+ arm64": "aarch64-apple-darwin"}
-SHOWN = ("torch", "numpy", "onnxruntime", "opencv-python-headless", "openexr")
+SHOWN = ("torch", "numpy", "onnxruntime", "opencv-contrib-python-headless", "openexr")
 
 
 @dataclass(frozen=True)
