@@ -84,13 +84,14 @@ def keyframed(guides, frames, flows, settings, blend_keyframes=True):
     if blend_keyframes:
         key_guides, key_flows = keyframe_shot(guides, flows, keys)
         painted = PatchBlender(key_guides, keyframe_blend(settings, keys), key_flows, surfaces(key_guides))(painted)
-    result = carry_keyframes(guides, flows, keys, painted, settings)
+    result = np.stack([np.asarray(frame) for _, frame in carry_keyframes(guides, flows, keys, painted, settings)])
     return result, time.perf_counter() - started
 
 
 def run(size=(512, 288), window=STYLE_WINDOW):
     """Measure and report; returns the rows."""
     clean, guides, flows = rendered_shot(size)
+    guides = guides.astype(np.float32)  # kept as the passes' derived guides are, float16
     frames = flickered(clean, seed=3)
     input_warp = float(warp_errors(frames, flows).mean())
     rows = [score("clean frames (the ideal)", clean, clean, flows, input_warp),

@@ -40,6 +40,21 @@ def test_estimated_motion_finds_the_cameras_move_and_trusts_it_inside_the_pictur
     assert not last[..., 0:2].any() and not last[..., 4].any()
 
 
+def test_small_frames_are_enlarged_for_the_flow():
+    """DeepFlow's coarsest level is 25 px: a 32 px frame's 2 px move is found only once enlarged."""
+    frames, _ = moving_shot(4, 32, 3, seed=7, step=STEP)
+    field = EstimatedMotion(as_frames(frames)).field(1)
+    assert np.abs(np.median(field[6:-6, 6:-6, 0:2].reshape(-1, 2), axis=0) + STEP).max() < 0.25
+
+
+def test_an_opencv_without_its_contrib_modules_is_named(monkeypatch):
+    import cv2
+
+    monkeypatch.delattr(cv2, "optflow")
+    with pytest.raises(RuntimeError, match="opencv-contrib-python-headless"):
+        EstimatedMotion(as_frames(_footage(2))).field(0)
+
+
 def test_what_is_hidden_in_the_next_frame_is_not_trusted():
     frames, _ = occluding_shot(4, SIZE, 3, seed=4, square=32, step=(0, 4))
     field = EstimatedMotion(as_frames(frames)).field(1)
