@@ -85,6 +85,8 @@ def resampled(image, positions):
     """``image`` (H, W, C) read at ``positions`` (H', W', 2: fractional (row, col) inside it),
     interpolated bicubically: carrying a frame by whole pixels would move its strokes by up to
     half a pixel, differently in each frame, and that jitter is flicker (bench/RESULTS.md)."""
+    if image.device.type == "mps":  # PyTorch's MPS grid sampler refuses bicubic reading and border padding
+        return resampled(image.cpu(), positions.cpu()).to(image.device)
     height, width = image.shape[:2]
     scale = torch.tensor([2 / max(width - 1, 1), 2 / max(height - 1, 1)], device=positions.device)
     grid = (positions.flip(-1) * scale - 1).to(image.dtype).unsqueeze(0)  # (x, y) in [-1, 1]
