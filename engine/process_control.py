@@ -95,7 +95,9 @@ class StopRequest:
     """SIGTERM, SIGINT, the cancel file or (``watch_stdin``) stdin closing; ``check()`` raises
     ``Cancelled`` once one came. Work that reaches no check within ``STOP_GRACE_S`` of a signal
     (inside a model load or a long computation), or a second signal, ends the process at once,
-    as cancelled. ``folder``, the run's temporary output, and the cancel file are removed when the
+    as cancelled; a signal that comes once the job is stopping changes nothing (Ctrl-C reaches the
+    engine and the CLI, which then stops the engine too: that second signal must not cut the
+    cancel's own report short). ``folder``, the run's temporary output, and the cancel file are removed when the
     job ends, however it ends; ``events`` reports an ending at once."""
 
     SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -104,6 +106,7 @@ class StopRequest:
         # A cancel file that is already there counts: it may have been written while this
         # process was still starting.
         self.events, self.cancel_file, self.folder, self.requested = events, cancel_file, folder, False
+        self.stopping = False  # Cancelled was raised: the job is on its way out
         self._released = threading.Event()
         self._previous = {sig: signal.signal(sig, self._on_signal) for sig in self.SIGNALS}
         # Python runs signal handlers between bytecodes of the main thread, which may be inside a
@@ -117,7 +120,8 @@ class StopRequest:
             threading.Thread(target=self._watch_stdin, daemon=True).start()
 
     def _on_signal(self, signum, frame):
-        if self.requested:
+        if self.requested and not self.stopping:
+            self.stopping = True
             raise Cancelled()
         self.requested = True
 
@@ -138,6 +142,7 @@ class StopRequest:
 
     def check(self):
         if self.requested or self.cancel_file.exists():
+            self.stopping = True
             raise Cancelled()
 
     def release(self):

@@ -245,6 +245,38 @@ time.sleep(120)  # work that never reaches a check (a model load, one long compu
 """
 
 
+STOPPING = """
+import os, signal, sys, time
+from pathlib import Path
+from diffsynth_render.engine.process_control import Events, StopRequest, guarded
+folder = Path(sys.argv[1])
+folder.mkdir()
+events = Events(jsonl=True)
+stop = StopRequest(events, folder.with_suffix(".cancel"), folder)
+report = events.error
+def report_interrupted(*arguments):  # the CLI's SIGTERM comes while the cancel is being reported
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(0.2)
+    return report(*arguments)
+events.error = report_interrupted
+def work():
+    os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C
+    time.sleep(0.2)
+    stop.check()
+sys.exit(guarded(events, stop, work))
+"""
+
+
+def test_a_second_signal_while_stopping_does_not_cut_the_report_short(tmp_path):
+    import json
+
+    folder = tmp_path / ".out.partial"
+    done = subprocess.run([sys.executable, "-c", STOPPING, str(folder)], capture_output=True, text=True, timeout=60)
+    last = json.loads(done.stdout.splitlines()[-1])
+    assert done.returncode == 130 and last["event"] == "error" and last["kind"] == "cancelled", done.stderr
+    assert not folder.exists()
+
+
 def test_a_job_that_reaches_no_check_still_ends_soon_after_sigterm(tmp_path):
     import json
 
