@@ -91,7 +91,6 @@ def keyframed(guides, frames, flows, settings, blend_keyframes=True):
 def run(size=(512, 288), window=STYLE_WINDOW):
     """Measure and report; returns the rows."""
     clean, guides, flows = rendered_shot(size)
-    guides = guides.astype(np.float32)  # kept as the passes' derived guides are, float16
     frames = flickered(clean, seed=3)
     input_warp = float(warp_errors(frames, flows).mean())
     rows = [score("clean frames (the ideal)", clean, clean, flows, input_warp),

@@ -44,7 +44,6 @@ def run(size=SIZE, window=STYLE_WINDOW):
     from ..engine.estimated_motion import EstimatedMotion
 
     clean, guides, flows = rendered_shot(size)
-    guides = guides.astype(np.float32)  # kept as the passes' derived guides are, float16
     estimated = np.stack(list(EstimatedMotion(as_frames(clean)).flows))
     rows = accuracy_rows(estimated, flows)
     write_report("footage_motion", rows)

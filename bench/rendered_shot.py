@@ -24,7 +24,8 @@ def rendered_shot(size=(512, 288), frames=FRAMES):
     if not all(path.is_file() for path in arrays):
         _render(folder, size, frames)
         _derive(folder, size)
-    return tuple(np.load(path) for path in arrays)
+    clean, guides, flows = (np.load(path) for path in arrays)
+    return clean, guides.astype(np.float32), flows  # the guides are derived as a job's are: float16
 
 
 def _render(folder, size, frames):
